@@ -1,0 +1,15 @@
+"""sk_kerasbag: bagged and K-fold ensembles of Keras models as scikit-learn estimators."""
+
+from .bagging import BaggedKerasClassifier, BaggedKerasRegressor
+from .datasets import load_digits_images
+from .kfold import KFoldKerasClassifier, KFoldKerasRegressor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaggedKerasClassifier",
+    "BaggedKerasRegressor",
+    "KFoldKerasClassifier",
+    "KFoldKerasRegressor",
+    "load_digits_images",
+]

@@ -1,0 +1,327 @@
+"""The engine shared by every sk_kerasbag estimator.
+
+:class:`BaseKerasEnsemble` owns the one path through ``fit``::
+
+    validate data -> encode target -> split rows -> plan members
+    -> check the builder's model -> train members -> held-out predictions
+
+and the averaging behind ``predict``. What differs between estimators is
+supplied by two small sets of hooks:
+
+* the *family* (bagging or K-fold) implements ``_split_rows``, records the
+  splits as fitted attributes (``_record_splits``) and says whether held-out
+  predictions are wanted (``_wants_heldout``);
+* the *task* (classifier or regressor) implements ``_validate_target``,
+  ``_check_output``, ``_encode_target`` and ``_transform_output``.
+"""
+
+from __future__ import annotations
+
+import logging
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._builder import ROUTE_PREFIX, OutputSpec, build_checked, make_builder, routed_params
+from ._splitting import carve_validation
+from ._members import MemberPlan, predict_rows, seeded, train_member
+
+logger = logging.getLogger("sk_kerasbag")
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+class BaseKerasEnsemble(BaseEstimator):
+    """Base class of the bagged and K-fold Keras ensembles.
+
+    Not meant to be used directly; see the public estimators.
+    """
+
+    _parameter_constraints: dict = {
+        "model": [callable],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "callbacks": [list, None],
+        "validation_split": [Interval(Real, 0, 1, closed="left")],
+        "validate_on_heldout": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
+    }
+
+    def _set_init_params(self, arguments: dict[str, Any]) -> None:
+        """Store every ``__init__`` argument unchanged, under its own name.
+
+        Public ``__init__`` methods spell out their parameters (scikit-learn
+        reads them from the signature) and pass ``locals()`` here.
+        """
+        arguments = dict(arguments)
+        model_params = arguments.pop("model_params")
+        for name, value in arguments.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+        for name, value in model_params.items():
+            if not name.startswith(ROUTE_PREFIX):
+                raise TypeError(
+                    f"{type(self).__name__}() got an unexpected keyword argument {name!r}; "
+                    f"arguments for the model builder are named {ROUTE_PREFIX}<name>."
+                )
+            setattr(self, name, value)
+
+    # -- parameters: model__<name> arguments live beside the declared ones ---
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Get parameters, including the ``model__<name>`` builder arguments.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return parameters of contained estimators.
+
+        Returns
+        -------
+        dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        params.update((k, v) for k, v in vars(self).items() if k.startswith(ROUTE_PREFIX))
+        return params
+
+    def set_params(self, **params) -> BaseKerasEnsemble:
+        """Set parameters, including new or existing ``model__<name>`` arguments.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        for name in [k for k in params if k.startswith(ROUTE_PREFIX)]:
+            setattr(self, name, params.pop(name))
+        return super().set_params(**params)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "estimators_")
+
+    # -- fit -----------------------------------------------------------------
+
+    def _fit(self, X, y, *, sample_weight=None, validation_data=None, groups=None):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            allow_nd=True,
+            dtype=np.float32,
+            **self._target_validation,
+        )
+        self.input_shape_ = X.shape[1:]
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        y_codes, sample_weight = self._validate_target(y, sample_weight)
+        builder = make_builder(
+            self.model,
+            routed_params(self.get_params(deep=False)),
+            {"input_shape": self.input_shape_, **self._data_arguments()},
+        )
+        rng = check_random_state(self.random_state)
+        splits = self._split_rows(X, y_codes, groups, rng)
+        self._record_splits(splits)
+        plans = self._plan_members(splits, rng)
+
+        with seeded(plans[0].seed):
+            self._output_spec = OutputSpec.of(build_checked(builder))
+        self._check_output(self._output_spec)
+        y_fit = self._encode_target(y_codes)
+        validation = self._validation_data(validation_data, sample_weight)
+
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(train_member)(
+                builder,
+                X,
+                y_fit,
+                sample_weight,
+                plan,
+                validation_data=validation,
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                callbacks=self.callbacks,
+                verbose=2 if self.verbose >= 2 else 0,
+            )
+            for plan in plans
+        )
+        self.estimators_ = [member for member, _ in results]
+        self.histories_ = [history for _, history in results]
+        self._log_members()
+        if self._wants_heldout():
+            self._store_heldout(X, y_codes, plans)
+        return self
+
+    def _check_sample_weight(self, sample_weight, X):
+        if sample_weight is None:
+            return None
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float32, ensure_non_negative=True
+        )
+        return sample_weight
+
+    def _plan_members(self, splits, rng) -> list[MemberPlan]:
+        seeds = rng.randint(_MAX_SEED, size=len(splits))
+        plans = []
+        for (train_idx, heldout_idx), seed in zip(splits, seeds):
+            val_idx = None
+            if self.validate_on_heldout:
+                val_idx = heldout_idx
+            elif self.validation_split > 0:
+                train_idx, val_idx = carve_validation(
+                    train_idx, self.validation_split, np.random.RandomState(seed)
+                )
+            plans.append(MemberPlan(train_idx, heldout_idx, val_idx, int(seed)))
+        return plans
+
+    def _validation_data(self, validation_data, sample_weight):
+        """Check and encode a user-given ``(X_val, y_val[, sample_weight_val])``."""
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)."
+            )
+        X_val = validate_data(self, validation_data[0], reset=False, allow_nd=True, dtype=np.float32)
+        self._check_input_shape(X_val)
+        y_val = self._encode_target(self._target_codes(validation_data[1]))
+        if len(y_val) != len(X_val):
+            raise ValueError(
+                f"validation_data has {len(X_val)} rows in X_val but {len(y_val)} in y_val."
+            )
+        if len(validation_data) == 3:
+            return X_val, y_val, self._check_sample_weight(validation_data[2], X_val)
+        return X_val, y_val
+
+    def _store_heldout(self, X, y_codes, plans):
+        """Average each row's predictions over the members that never saw it."""
+        totals = np.zeros((len(X), self._n_output_columns()))
+        counts = np.zeros(len(X))
+        for member, plan in zip(self.estimators_, plans):
+            if len(plan.heldout_idx):
+                totals[plan.heldout_idx] += self._member_output(member, X[plan.heldout_idx])
+                counts[plan.heldout_idx] += 1
+        covered = counts > 0
+        if not covered.all():
+            logger.warning(
+                "%d of %d rows were never held out by any member; their held-out "
+                "predictions are NaN and they are left out of the held-out score.",
+                (~covered).sum(),
+                len(X),
+            )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            heldout = totals / counts[:, None]
+        setattr(self, self._heldout_attribute, self._format_output(heldout))
+        score = np.nan
+        if covered.any():
+            score = self._score_output(y_codes[covered], heldout[covered])
+        setattr(self, self._heldout_score_attribute, score)
+
+    def _log_members(self):
+        if self.verbose < 1:
+            return
+        for i, history in enumerate(self.histories_, start=1):
+            last = ", ".join(f"{name}={values[-1]:.4f}" for name, values in history.items())
+            logger.info("member %d/%d: %s", i, len(self.histories_), last)
+
+    # -- predict -------------------------------------------------------------
+
+    def member_predictions(self, X) -> np.ndarray:
+        """Each member's output for ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input rows, shaped like the training data.
+
+        Returns
+        -------
+        ndarray of shape (n_members, n_samples, n_columns)
+            Class probabilities (classifiers, in ``classes_`` order) or
+            predictions (regressors, one column per target).
+        """
+        X = self._validate_predict_input(X)
+        return np.stack([self._member_output(member, X) for member in self.estimators_])
+
+    def _mean_member_output(self, X) -> np.ndarray:
+        """Soft vote: the mean of the members' outputs."""
+        X = self._validate_predict_input(X)
+        total = self._member_output(self.estimators_[0], X)
+        for member in self.estimators_[1:]:
+            total = total + self._member_output(member, X)
+        return total / len(self.estimators_)
+
+    def _validate_predict_input(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        self._check_input_shape(X)
+        return X
+
+    def _check_input_shape(self, X):
+        if X.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"X has rows of shape {X.shape[1:]}, but {type(self).__name__} was "
+                f"fitted on rows of shape {self.input_shape_}."
+            )
+
+    def _member_output(self, member, X) -> np.ndarray:
+        raw = predict_rows(member, X, batch_size=max(self.batch_size or 32, 256))
+        return self._transform_output(raw)
+
+    # -- hooks ---------------------------------------------------------------
+
+    _target_validation: dict = {}
+    _heldout_attribute: str
+    _heldout_score_attribute: str
+
+    def _split_rows(self, X, y_codes, groups, rng):
+        raise NotImplementedError
+
+    def _record_splits(self, splits) -> None:
+        raise NotImplementedError
+
+    def _wants_heldout(self) -> bool:
+        raise NotImplementedError
+
+    def _validate_target(self, y, sample_weight):
+        raise NotImplementedError
+
+    def _target_codes(self, y):
+        raise NotImplementedError
+
+    def _data_arguments(self) -> dict:
+        raise NotImplementedError
+
+    def _n_output_columns(self) -> int:
+        raise NotImplementedError
+
+    def _check_output(self, spec: OutputSpec) -> None:
+        raise NotImplementedError
+
+    def _encode_target(self, y_codes):
+        raise NotImplementedError
+
+    def _transform_output(self, raw: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _format_output(self, output):
+        raise NotImplementedError
+
+    def _score_output(self, y_codes, output) -> float:
+        raise NotImplementedError

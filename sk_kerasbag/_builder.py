@@ -1,0 +1,172 @@
+"""Calling the user's model builder and checking what it returns.
+
+The estimators never hold a Keras model as a parameter: they hold a builder
+function and the ``model__<name>`` keyword arguments routed to it. This module
+turns those into one fresh, compiled ``keras.Model`` per member and reads from
+that model what the estimator needs to know (output width, loss family).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import keras
+
+ROUTE_PREFIX = "model__"
+
+# Arguments filled from the data at fit time when the builder names them.
+DATA_ARGUMENTS = ("input_shape", "n_classes", "n_outputs")
+
+
+def routed_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Return the builder keyword arguments found among estimator params.
+
+    Parameters
+    ----------
+    params : dict
+        Estimator parameters, e.g. from ``get_params(deep=False)``.
+
+    Returns
+    -------
+    dict
+        ``{"hidden": 16}`` for a parameter ``model__hidden=16``.
+    """
+    return {
+        name[len(ROUTE_PREFIX) :]: value
+        for name, value in params.items()
+        if name.startswith(ROUTE_PREFIX)
+    }
+
+
+def make_builder(
+    model: Callable[..., keras.Model],
+    routed: dict[str, Any],
+    data_arguments: dict[str, Any],
+) -> Callable[[], keras.Model]:
+    """Bind the builder's arguments, failing early on names it does not take.
+
+    Parameters
+    ----------
+    model : callable
+        The user's builder.
+    routed : dict
+        Arguments routed through ``model__<name>`` parameters.
+    data_arguments : dict
+        ``input_shape``, ``n_classes`` or ``n_outputs`` learned from the data;
+        only those named in the builder's signature are passed, and a routed
+        argument of the same name wins.
+
+    Returns
+    -------
+    callable
+        A picklable zero-argument function that builds one fresh model.
+    """
+    if isinstance(model, keras.Model) or not callable(model):
+        raise TypeError(
+            "`model` must be a function that builds and returns a compiled "
+            f"keras.Model, got {type(model).__name__}. Wrap model creation in a "
+            "function so that every ensemble member starts from fresh weights."
+        )
+    try:
+        parameters = inspect.signature(model).parameters
+    except (TypeError, ValueError):  # builtins and some C callables
+        parameters = {}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    if parameters and not takes_any:
+        unknown = sorted(set(routed) - set(parameters))
+        if unknown:
+            names = ", ".join(ROUTE_PREFIX + name for name in unknown)
+            raise ValueError(
+                f"{names} not accepted by the model builder "
+                f"{_describe(model)}{inspect.signature(model)}."
+            )
+    kwargs = {name: value for name, value in data_arguments.items() if name in parameters}
+    kwargs.update(routed)
+    return functools.partial(model, **kwargs)
+
+
+def build_checked(builder: Callable[[], keras.Model]) -> keras.Model:
+    """Call ``builder`` and check that it returned a compiled single-output model.
+
+    Parameters
+    ----------
+    builder : callable
+        Result of :func:`make_builder`.
+
+    Returns
+    -------
+    keras.Model
+    """
+    model = builder()
+    name = _describe(getattr(builder, "func", builder))
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"The model builder {name} returned {type(model).__name__}; "
+            "it must return a compiled keras.Model."
+        )
+    if not getattr(model, "compiled", False):
+        raise ValueError(
+            f"The model built by {name} is not compiled; call "
+            "model.compile(optimizer=..., loss=...) before returning it."
+        )
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
+        raise ValueError(
+            f"The model built by {name} must have a single output of shape "
+            f"(batch, units); its outputs are {[tuple(o.shape) for o in model.outputs]}."
+        )
+    if isinstance(model.loss, (list, tuple, dict)):
+        raise ValueError(f"The model built by {name} must be compiled with a single loss.")
+    return model
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What a compiled model's output and loss say about its targets.
+
+    Attributes
+    ----------
+    width : int
+        Number of output units.
+    loss_name : str
+        Lower-case name of the compiled loss.
+    from_logits : bool
+        Whether the loss expects logits rather than probabilities.
+    """
+
+    width: int
+    loss_name: str
+    from_logits: bool
+
+    @classmethod
+    def of(cls, model: keras.Model) -> OutputSpec:
+        """Read the output specification of a compiled model."""
+        loss = model.loss
+        if isinstance(loss, str):
+            loss_name = loss
+        else:
+            loss_name = getattr(loss, "name", None) or getattr(loss, "__name__", "")
+        return cls(
+            width=int(model.outputs[0].shape[-1]),
+            loss_name=str(loss_name).lower(),
+            from_logits=bool(getattr(loss, "from_logits", False)),
+        )
+
+    @property
+    def target_encoding(self) -> str:
+        """How class labels must be encoded for this model's loss.
+
+        ``"sparse"`` (integer codes) for sparse losses, ``"binary"`` (a 0/1
+        column) for a single output unit, ``"onehot"`` otherwise.
+        """
+        if "sparse" in self.loss_name:
+            return "sparse"
+        if self.width == 1:
+            return "binary"
+        return "onehot"
+
+
+def _describe(func: Callable) -> str:
+    return getattr(func, "__qualname__", None) or type(func).__name__

@@ -1,0 +1,69 @@
+"""Parameter descriptions shared by the public estimators' docstrings.
+
+Each public class writes ``{name}`` in its numpydoc ``Parameters`` section
+for a parameter described here, so one description serves all four classes.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+T = TypeVar("T")
+
+PARAMETERS = {
+    "model": """model : callable
+        Function that builds and returns a compiled ``keras.Model``; called
+        once per member, so every member starts from fresh weights. If its
+        signature names ``input_shape``, ``n_classes`` (classifiers) or
+        ``n_outputs`` (regressors), those are filled from the data at fit.""",
+    "epochs": """epochs : int, default=10
+        Training epochs per member.""",
+    "batch_size": """batch_size : int or None, default=32
+        Mini-batch size for training (``None``: Keras's default of 32).""",
+    "callbacks": """callbacks : list of keras.callbacks.Callback, default=None
+        Callbacks for every member; each member gets its own deep copy, so
+        no state (such as an ``EarlyStopping`` best score) leaks between members.""",
+    "validation_split": """validation_split : float in [0, 1), default=0.0
+        Share of each member's distinct training rows held out as its
+        validation data, to drive callbacks such as ``EarlyStopping``.
+        Ignored when ``fit`` gets ``validation_data``.""",
+    "validate_on_heldout": """validate_on_heldout : bool, default=False
+        Use each member's held-out rows (out-of-bag or out-of-fold) as its
+        validation data. This reproduces the old keraspipelines behaviour but
+        makes the held-out predictions and score optimistic when callbacks
+        such as ``EarlyStopping`` act on them; the default keeps them honest.""",
+    "class_weight": """class_weight : dict, "balanced" or None, default=None
+        Weights per class label, multiplied into ``sample_weight``.
+        ``"balanced"`` weights classes inversely to their frequency in ``y``.""",
+    "random_state": """random_state : int, RandomState instance or None, default=None
+        Controls the row splits and, through one seed per member, weight
+        initialisation, dropout and shuffling. An int gives the same
+        predictions on every run on the CPU.""",
+    "verbose": """verbose : int, default=0
+        0 is silent, 1 logs one line per member (logger ``"sk_kerasbag"``),
+        2 also shows Keras's per-epoch output.""",
+    "n_jobs": """n_jobs : int or None, default=None
+        Members trained in parallel worker processes through joblib
+        (``None``: one at a time; ``-1``: all cores). Results equal a
+        sequential fit with the same ``random_state``.""",
+    "model_params": """**model_params
+        Keyword arguments ``model__<name>=value`` routed to the builder as
+        ``<name>=value``. They are ordinary parameters: ``get_params``
+        lists them and ``GridSearchCV`` can search them.""",
+    "fitted": """estimators_ : list of keras.Model
+        The fitted members.
+    histories_ : list of dict
+        Per member, each metric's per-epoch values.
+    input_shape_ : tuple
+        Shape of one input row seen during fit.
+    n_features_in_ : int
+        Number of features (size of axis 1) seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` was a DataFrame with string column names.""",
+}
+
+
+def fill_doc(obj: T) -> T:
+    """Substitute the shared parameter descriptions into ``obj.__doc__``."""
+    obj.__doc__ = obj.__doc__.format(**PARAMETERS)
+    return obj

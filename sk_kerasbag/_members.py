@@ -1,0 +1,176 @@
+"""One ensemble member: training it (seeding, fresh callbacks, clean-up) and running it.
+
+:func:`train_member` is the only place a Keras model is fitted. It runs the
+same way in the main process and in joblib workers, so a member's result
+depends only on its :class:`MemberPlan`, never on which process trained it or
+on the members trained before it. :func:`predict_rows` is the only place a
+member is run on new rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import gc
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import keras
+import numpy as np
+
+from ._builder import build_checked
+
+
+@dataclass(frozen=True)
+class MemberPlan:
+    """Rows and seed of one member.
+
+    Attributes
+    ----------
+    train_idx : ndarray
+        Rows the member trains on (may repeat, for bootstrap samples).
+    heldout_idx : ndarray
+        Rows the member never sees (out-of-bag or out-of-fold).
+    val_idx : ndarray or None
+        Rows used as the member's validation data, if any.
+    seed : int
+        Seeds weight initialisation, dropout and shuffling.
+    """
+
+    train_idx: np.ndarray
+    heldout_idx: np.ndarray
+    val_idx: np.ndarray | None
+    seed: int
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed Keras (and the backend) while leaving Python's and NumPy's global RNGs as found."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def fresh_callbacks(callbacks: list | None) -> list:
+    """Deep copies of the user's callbacks, detached from any model they saw.
+
+    Each member must start with unused callbacks: an ``EarlyStopping`` that
+    remembers the previous member's best loss would stop the next one early.
+    """
+    fresh = []
+    for callback in callbacks or []:
+        # Map the model a used callback still points to onto None, so copying
+        # never drags a whole trained model along.
+        memo = {id(getattr(callback, "_model", None)): None}
+        fresh.append(copy.deepcopy(callback, memo))
+    return fresh
+
+
+def release_training_state(model: keras.Model) -> None:
+    """Drop the traced train/eval functions a fitted member no longer needs.
+
+    Each traced function holds a compiled graph; keeping them for every
+    member makes memory grow with the ensemble size.
+    """
+    for name in ("train_function", "test_function", "predict_function"):
+        if getattr(model, name, None) is not None:
+            setattr(model, name, None)
+    gc.collect()
+
+
+def train_member(
+    builder: Callable[[], keras.Model],
+    X: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    plan: MemberPlan,
+    *,
+    validation_data: tuple | None,
+    epochs: int,
+    batch_size: int | None,
+    callbacks: list | None,
+    verbose: int,
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Build and fit one member.
+
+    Parameters
+    ----------
+    builder : callable
+        Zero-argument function returning a fresh compiled model.
+    X, y : ndarray
+        The full (encoded) training data; the plan selects rows.
+    sample_weight : ndarray or None
+        Per-row weights for the full data.
+    plan : MemberPlan
+        The member's rows and seed.
+    validation_data : tuple or None
+        User-given ``(X_val, y_val[, sample_weight_val])``; overrides ``plan.val_idx``.
+    epochs, batch_size, callbacks, verbose
+        Passed to ``keras.Model.fit`` (callbacks copied fresh first).
+
+    Returns
+    -------
+    model : keras.Model
+        The fitted member.
+    history : dict
+        Metric name to per-epoch values.
+    """
+    if validation_data is None and plan.val_idx is not None:
+        validation_data = _rows(X, y, sample_weight, plan.val_idx)
+    X_train, y_train, w_train = _rows(X, y, sample_weight, plan.train_idx)
+    with seeded(plan.seed):
+        model = build_checked(builder)
+        history = model.fit(
+            X_train,
+            y_train,
+            sample_weight=w_train,
+            validation_data=validation_data,
+            epochs=epochs,
+            batch_size=batch_size,
+            callbacks=fresh_callbacks(callbacks),
+            verbose=verbose,
+        )
+    release_training_state(model)
+    return model, _plain_history(history.history)
+
+
+def _rows(X, y, sample_weight, idx) -> tuple[Any, Any, Any]:
+    weights = None if sample_weight is None else sample_weight[idx]
+    return X[idx], y[idx], weights
+
+
+def _plain_history(history: dict) -> dict[str, list[float]]:
+    return {name: [float(v) for v in values] for name, values in history.items()}
+
+
+def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarray:
+    """Run ``model`` on ``X`` in inference mode, batch by batch.
+
+    Calls the model directly instead of ``model.predict``: ``predict`` builds
+    (and on TensorFlow retraces for every new batch shape) a compiled
+    function per model, which costs more than the whole forward pass of the
+    small inputs an ensemble often predicts, such as one fold or one row.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A fitted member.
+    X : ndarray
+        Input rows.
+    batch_size : int
+        Rows per forward pass.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_units), float64
+    """
+    outputs = [
+        keras.ops.convert_to_numpy(model(X[start : start + batch_size], training=False))
+        for start in range(0, len(X), batch_size)
+    ]
+    return np.concatenate(outputs).astype(np.float64, copy=False)

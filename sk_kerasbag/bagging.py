@@ -1,0 +1,213 @@
+"""Bagged Keras ensembles: each member trains on a random draw of the rows."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+
+from ._base import BaseKerasEnsemble
+from ._docs import fill_doc
+from ._splitting import bagging_splits
+from ._tasks import KerasClassifierMixin, KerasRegressorMixin
+
+_BAGGING_CONSTRAINTS = {
+    "n_estimators": [Interval(Integral, 1, None, closed="left")],
+    "max_samples": [
+        Interval(Integral, 1, None, closed="left"),
+        Interval(RealNotInt, 0, 1, closed="right"),
+    ],
+    "bootstrap": ["boolean"],
+    "oob_score": ["boolean"],
+}
+
+
+class BaggingMixin:
+    """Row splitting and ``fit`` signature shared by the bagged estimators."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, validation_data=None):
+        """Train ``n_estimators`` members, each on its own random draw of rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Training rows: a 2-D table (also a DataFrame) or N-D arrays such as
+            images of shape (n_samples, height, width, channels).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-row weights passed to Keras's loss.
+        validation_data : tuple, default=None
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``, used by
+            every member as its validation data instead of ``validation_split``.
+
+        Returns
+        -------
+        self : object
+            The fitted ensemble.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, validation_data=validation_data)
+
+    def _split_rows(self, X, y_codes, groups, rng):
+        return bagging_splits(len(X), self.n_estimators, self.max_samples, self.bootstrap, rng)
+
+    def _record_splits(self, splits) -> None:
+        self.estimators_samples_ = [train_idx for train_idx, _ in splits]
+
+    def _wants_heldout(self) -> bool:
+        return self.oob_score
+
+
+@fill_doc
+class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsemble):
+    """Bagged ensemble of Keras classifiers with soft voting.
+
+    Each member is a fresh model from ``model``, trained on a bootstrap sample
+    (or random subset) of the rows; ``predict_proba`` averages the members'
+    probabilities.
+
+    Parameters
+    ----------
+    {model}
+    n_estimators : int, default=5
+        Number of members.
+    max_samples : int or float, default=1.0
+        Rows drawn per member: a count, or a fraction of the training rows.
+    bootstrap : bool, default=True
+        Draw rows with replacement; ``False`` draws a subset without.
+    oob_score : bool, default=False
+        Score each row with the members that did not train on it.
+    {epochs}
+    {batch_size}
+    {callbacks}
+    {validation_split}
+    {validate_on_heldout}
+    {class_weight}
+    {random_state}
+    {verbose}
+    {n_jobs}
+    {model_params}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Sorted class labels.
+    {fitted}
+    estimators_samples_ : list of ndarray
+        Rows each member was trained on.
+    oob_score_ : float
+        Accuracy of the out-of-bag predictions (when ``oob_score=True``).
+    oob_decision_function_ : ndarray of shape (n_samples, n_classes)
+        Out-of-bag class probabilities; NaN for rows every member saw.
+
+    Examples
+    --------
+    >>> import keras
+    >>> from sklearn.datasets import load_iris
+    >>> from sk_kerasbag import BaggedKerasClassifier
+    >>> def build(input_shape, n_classes, hidden=16):
+    ...     model = keras.Sequential([keras.Input(input_shape),
+    ...                               keras.layers.Dense(hidden, activation="relu"),
+    ...                               keras.layers.Dense(n_classes, activation="softmax")])
+    ...     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    ...     return model
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BaggedKerasClassifier(build, n_estimators=3, epochs=5, model__hidden=8,
+    ...                             random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _parameter_constraints = {
+        **BaseKerasEnsemble._parameter_constraints,
+        **_BAGGING_CONSTRAINTS,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+    _heldout_attribute = "oob_decision_function_"
+    _heldout_score_attribute = "oob_score_"
+
+    def __init__(
+        self,
+        model,
+        *,
+        n_estimators=5,
+        max_samples=1.0,
+        bootstrap=True,
+        oob_score=False,
+        epochs=10,
+        batch_size=32,
+        callbacks=None,
+        validation_split=0.0,
+        validate_on_heldout=False,
+        class_weight=None,
+        random_state=None,
+        verbose=0,
+        n_jobs=None,
+        **model_params,
+    ):
+        self._set_init_params(locals())
+
+
+@fill_doc
+class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble):
+    """Bagged ensemble of Keras regressors, predicting the members' mean.
+
+    Parameters
+    ----------
+    {model}
+    n_estimators : int, default=5
+        Number of members.
+    max_samples : int or float, default=1.0
+        Rows drawn per member: a count, or a fraction of the training rows.
+    bootstrap : bool, default=True
+        Draw rows with replacement; ``False`` draws a subset without.
+    oob_score : bool, default=False
+        Score each row with the members that did not train on it.
+    {epochs}
+    {batch_size}
+    {callbacks}
+    {validation_split}
+    {validate_on_heldout}
+    {random_state}
+    {verbose}
+    {n_jobs}
+    {model_params}
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of target columns.
+    {fitted}
+    estimators_samples_ : list of ndarray
+        Rows each member was trained on.
+    oob_score_ : float
+        R^2 of the out-of-bag predictions (when ``oob_score=True``).
+    oob_prediction_ : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Out-of-bag predictions; NaN for rows every member saw.
+    """
+
+    _parameter_constraints = {**BaseKerasEnsemble._parameter_constraints, **_BAGGING_CONSTRAINTS}
+    _heldout_attribute = "oob_prediction_"
+    _heldout_score_attribute = "oob_score_"
+
+    def __init__(
+        self,
+        model,
+        *,
+        n_estimators=5,
+        max_samples=1.0,
+        bootstrap=True,
+        oob_score=False,
+        epochs=10,
+        batch_size=32,
+        callbacks=None,
+        validation_split=0.0,
+        validate_on_heldout=False,
+        random_state=None,
+        verbose=0,
+        n_jobs=None,
+        **model_params,
+    ):
+        self._set_init_params(locals())

@@ -1,0 +1,205 @@
+"""K-fold Keras ensembles: one member per fold, with out-of-fold predictions."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseKerasEnsemble
+from ._docs import fill_doc
+from ._splitting import kfold_splits
+from ._tasks import KerasClassifierMixin, KerasRegressorMixin
+
+_KFOLD_CONSTRAINTS = {
+    "n_splits": [Interval(Integral, 2, None, closed="left")],
+    "shuffle": ["boolean"],
+    "cv": ["cv_object", None],
+}
+
+
+class KFoldMixin:
+    """Row splitting and ``fit`` signature shared by the K-fold estimators."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, validation_data=None, groups=None):
+        """Train one member per fold and predict each held-out fold.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Training rows: a 2-D table (also a DataFrame) or N-D arrays such as
+            images of shape (n_samples, height, width, channels).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-row weights passed to Keras's loss.
+        validation_data : tuple, default=None
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``, used by
+            every member as its validation data instead of ``validation_split``.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for a group-aware ``cv`` splitter.
+
+        Returns
+        -------
+        self : object
+            The fitted ensemble.
+        """
+        return self._fit(
+            X, y, sample_weight=sample_weight, validation_data=validation_data, groups=groups
+        )
+
+    def _split_rows(self, X, y_codes, groups, rng):
+        return kfold_splits(
+            X,
+            y_codes,
+            groups,
+            cv=self.cv,
+            n_splits=self.n_splits,
+            shuffle=self.shuffle,
+            stratify=getattr(self, "stratify", False),
+            rng=rng,
+        )
+
+    def _record_splits(self, splits) -> None:
+        self.folds_ = splits
+
+    def _wants_heldout(self) -> bool:
+        return True
+
+
+@fill_doc
+class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
+    """K-fold ensemble of Keras classifiers with out-of-fold probabilities.
+
+    Member ``k`` trains on every fold but fold ``k`` and predicts fold ``k``;
+    those predictions form ``oof_proba_`` for stacking. ``predict_proba`` on
+    new rows averages all members' probabilities.
+
+    Parameters
+    ----------
+    {model}
+    n_splits : int, default=5
+        Number of folds, hence of members.
+    shuffle : bool, default=True
+        Shuffle rows before folding (seeded by ``random_state``).
+    stratify : bool, default=True
+        Keep class proportions equal across folds.
+    cv : int, cross-validation generator or iterable, default=None
+        Any scikit-learn splitter; overrides ``n_splits``, ``shuffle`` and
+        ``stratify``. Group splitters get ``groups`` from ``fit``.
+    {epochs}
+    {batch_size}
+    {callbacks}
+    {validation_split}
+    {validate_on_heldout}
+    {class_weight}
+    {random_state}
+    {verbose}
+    {n_jobs}
+    {model_params}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Sorted class labels.
+    {fitted}
+    folds_ : list of (ndarray, ndarray)
+        ``(train_idx, heldout_idx)`` of each member.
+    oof_proba_ : ndarray of shape (n_samples, n_classes)
+        Out-of-fold class probabilities (NaN for rows no fold held out).
+    oof_score_ : float
+        Accuracy of the out-of-fold predictions.
+    """
+
+    _parameter_constraints = {
+        **BaseKerasEnsemble._parameter_constraints,
+        **_KFOLD_CONSTRAINTS,
+        "stratify": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+    _heldout_attribute = "oof_proba_"
+    _heldout_score_attribute = "oof_score_"
+
+    def __init__(
+        self,
+        model,
+        *,
+        n_splits=5,
+        shuffle=True,
+        stratify=True,
+        cv=None,
+        epochs=10,
+        batch_size=32,
+        callbacks=None,
+        validation_split=0.0,
+        validate_on_heldout=False,
+        class_weight=None,
+        random_state=None,
+        verbose=0,
+        n_jobs=None,
+        **model_params,
+    ):
+        self._set_init_params(locals())
+
+
+@fill_doc
+class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
+    """K-fold ensemble of Keras regressors with out-of-fold predictions.
+
+    Parameters
+    ----------
+    {model}
+    n_splits : int, default=5
+        Number of folds, hence of members.
+    shuffle : bool, default=True
+        Shuffle rows before folding (seeded by ``random_state``).
+    cv : int, cross-validation generator or iterable, default=None
+        Any scikit-learn splitter; overrides ``n_splits`` and ``shuffle``.
+        Group splitters get ``groups`` from ``fit``.
+    {epochs}
+    {batch_size}
+    {callbacks}
+    {validation_split}
+    {validate_on_heldout}
+    {random_state}
+    {verbose}
+    {n_jobs}
+    {model_params}
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of target columns.
+    {fitted}
+    folds_ : list of (ndarray, ndarray)
+        ``(train_idx, heldout_idx)`` of each member.
+    oof_prediction_ : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Out-of-fold predictions (NaN for rows no fold held out).
+    oof_score_ : float
+        R^2 of the out-of-fold predictions.
+    """
+
+    _parameter_constraints = {**BaseKerasEnsemble._parameter_constraints, **_KFOLD_CONSTRAINTS}
+    _heldout_attribute = "oof_prediction_"
+    _heldout_score_attribute = "oof_score_"
+
+    def __init__(
+        self,
+        model,
+        *,
+        n_splits=5,
+        shuffle=True,
+        cv=None,
+        epochs=10,
+        batch_size=32,
+        callbacks=None,
+        validation_split=0.0,
+        validate_on_heldout=False,
+        random_state=None,
+        verbose=0,
+        n_jobs=None,
+        **model_params,
+    ):
+        self._set_init_params(locals())

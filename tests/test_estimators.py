@@ -1,0 +1,331 @@
+"""Behaviour of the four estimators: parameters, targets, splits, fitted attributes."""
+
+import logging
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.datasets import make_classification, make_regression
+from sklearn.model_selection import GroupKFold
+
+from sk_kerasbag import (
+    BaggedKerasClassifier,
+    BaggedKerasRegressor,
+    KFoldKerasClassifier,
+    KFoldKerasRegressor,
+)
+
+from .builders import dense_classifier, dense_regressor, sigmoid_classifier, small_cnn
+
+FAST = dict(epochs=3, batch_size=32, random_state=0)
+CLASSIFIERS = [
+    lambda **kw: BaggedKerasClassifier(dense_classifier, n_estimators=2, **{**FAST, **kw}),
+    lambda **kw: KFoldKerasClassifier(dense_classifier, n_splits=2, **{**FAST, **kw}),
+]
+REGRESSORS = [
+    lambda **kw: BaggedKerasRegressor(dense_regressor, n_estimators=2, **{**FAST, **kw}),
+    lambda **kw: KFoldKerasRegressor(dense_regressor, n_splits=2, **{**FAST, **kw}),
+]
+
+
+@pytest.fixture(scope="module")
+def clf_data():
+    X, y = make_classification(
+        n_samples=120, n_features=6, n_informative=4, n_classes=3, random_state=0
+    )
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def reg_data():
+    X, y = make_regression(n_samples=120, n_features=5, n_targets=2, noise=1.0, random_state=0)
+    return X.astype(np.float32), (y / y.std(axis=0)).astype(np.float32)
+
+
+def test_estimator_types():
+    for make in CLASSIFIERS:
+        assert is_classifier(make()) and not is_regressor(make())
+    for make in REGRESSORS:
+        assert is_regressor(make()) and not is_classifier(make())
+
+
+def test_model_params_are_routed_listed_and_cloned(clf_data):
+    X, y = clf_data
+    seen = {}
+
+    def builder(input_shape, n_classes, hidden):
+        seen.update(input_shape=input_shape, n_classes=n_classes, hidden=hidden)
+        return dense_classifier(input_shape, n_classes, hidden=hidden)
+
+    clf = BaggedKerasClassifier(builder, n_estimators=1, model__hidden=7, **FAST)
+    assert clf.get_params()["model__hidden"] == 7
+    copy = clone(clf)
+    assert copy.get_params()["model__hidden"] == 7
+    copy.set_params(model__hidden=5).fit(X, y)
+    assert seen == {"input_shape": (6,), "n_classes": 3, "hidden": 5}
+    assert copy.estimators_[0].layers[-2].units == 5
+    assert "model__hidden=5" in repr(copy)
+
+
+def test_builder_with_kwargs_gets_only_routed_params(clf_data):
+    X, y = clf_data
+    received = {}
+
+    def builder(**kwargs):
+        received.update(kwargs)
+        return dense_classifier((6,), 3)
+
+    BaggedKerasClassifier(builder, n_estimators=1, model__alpha=1, **FAST).fit(X, y)
+    assert received == {"alpha": 1}
+
+
+@pytest.mark.parametrize("make", CLASSIFIERS)
+def test_classifier_string_labels(make, clf_data):
+    X, y = clf_data
+    labels = np.array(["zebra", "ant", "moth"])[y]
+    clf = make().fit(X, labels)
+    assert list(clf.classes_) == ["ant", "moth", "zebra"]
+    assert set(clf.predict(X)) <= set(labels)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert clf.score(X, labels) > 0.6
+
+
+@pytest.mark.parametrize(
+    "builder",
+    [
+        sigmoid_classifier,
+        lambda input_shape, n_classes: dense_classifier(input_shape, n_classes),
+        lambda input_shape, n_classes: dense_classifier(
+            input_shape, n_classes, loss="categorical_crossentropy"
+        ),
+    ],
+    ids=["one-sigmoid-unit", "softmax-sparse", "softmax-onehot"],
+)
+def test_binary_classification_with_any_head(builder, clf_data):
+    X, y = clf_data
+    y = np.where(y == 0, "no", "yes")
+    clf = BaggedKerasClassifier(builder, n_estimators=2, **{**FAST, "epochs": 10}).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert clf.score(X, y) > 0.75
+
+
+def test_onehot_loss_and_logits_are_detected(clf_data):
+    X, y = clf_data
+
+    def logits_onehot(input_shape, n_classes):
+        model = keras.Sequential(
+            [keras.Input(input_shape), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(n_classes)]
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(0.05),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        )
+        return model
+
+    clf = KFoldKerasClassifier(logits_onehot, n_splits=2, **{**FAST, "epochs": 10}).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert (proba >= 0).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert clf.score(X, y) > 0.6
+
+
+@pytest.mark.parametrize("make", REGRESSORS)
+def test_regressor_target_shapes(make, reg_data):
+    X, y = reg_data
+    two_d = make().fit(X, y)
+    assert two_d.n_outputs_ == 2 and two_d.predict(X).shape == (len(X), 2)
+    one_d = make().fit(X, y[:, 0])
+    assert one_d.n_outputs_ == 1 and one_d.predict(X).shape == (len(X),)
+    assert one_d.score(X, y[:, 0]) > 0.5
+
+
+def test_bagging_samples_and_oob(clf_data):
+    X, y = clf_data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=4, oob_score=True, **FAST).fit(X, y)
+    assert len(clf.estimators_) == len(clf.estimators_samples_) == len(clf.histories_) == 4
+    for rows in clf.estimators_samples_:
+        assert len(rows) == len(X) and len(np.unique(rows)) < len(X)  # with replacement
+    covered = ~np.isnan(clf.oob_decision_function_).any(axis=1)
+    assert covered.sum() > 0.8 * len(X)
+    np.testing.assert_allclose(clf.oob_decision_function_[covered].sum(axis=1), 1.0, atol=1e-6)
+    expected = np.mean(clf.classes_[clf.oob_decision_function_[covered].argmax(axis=1)] == y[covered])
+    assert clf.oob_score_ == pytest.approx(expected)
+
+
+def test_bagging_without_replacement_draws_distinct_rows(clf_data):
+    X, y = clf_data
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, bootstrap=False, max_samples=0.5, **FAST
+    ).fit(X, y)
+    for rows in clf.estimators_samples_:
+        assert len(rows) == len(np.unique(rows)) == 60
+
+
+def test_kfold_oof_matches_each_fold_model(clf_data):
+    X, y = clf_data
+    clf = KFoldKerasClassifier(dense_classifier, n_splits=3, **FAST).fit(X, y)
+    heldout = np.concatenate([test for _, test in clf.folds_])
+    assert sorted(heldout) == list(range(len(X)))
+    member_proba = clf.member_predictions(X)
+    for k, (train, test) in enumerate(clf.folds_):
+        assert not np.intersect1d(train, test).size
+        np.testing.assert_allclose(clf.oof_proba_[test], member_proba[k][test], rtol=1e-5)
+    assert clf.oof_score_ == pytest.approx(np.mean(clf.oof_proba_.argmax(axis=1) == y))
+
+
+def test_kfold_stratifies_and_accepts_group_splitters(clf_data):
+    X, y = clf_data
+    clf = KFoldKerasClassifier(dense_classifier, n_splits=3, **FAST).fit(X, y)
+    for _, test in clf.folds_:
+        counts = np.bincount(y[test], minlength=3)
+        assert counts.max() - counts.min() <= 2
+    groups = np.arange(len(X)) // 10
+    clf = KFoldKerasClassifier(dense_classifier, cv=GroupKFold(n_splits=3), **FAST)
+    clf.fit(X, y, groups=groups)
+    for train, test in clf.folds_:
+        assert not set(groups[train]) & set(groups[test])
+
+
+def test_regressor_oof(reg_data):
+    X, y = reg_data
+    reg = KFoldKerasRegressor(dense_regressor, n_splits=3, **{**FAST, "epochs": 10}).fit(X, y[:, 0])
+    assert reg.oof_prediction_.shape == (len(X),)
+    assert reg.oof_score_ > 0.5
+
+
+def _final_val_loss_is_heldout_loss(est, X, y):
+    """Whether each member's last val_loss equals its loss on its held-out rows."""
+    matches = []
+    for member, history, (_, test) in zip(est.estimators_, est.histories_, est.folds_):
+        heldout_loss = member.evaluate(X[test], y[test], verbose=0, return_dict=True)["loss"]
+        matches.append(np.isclose(history["val_loss"][-1], heldout_loss, rtol=1e-4))
+    return all(matches)
+
+
+def test_oof_is_honest_by_default_and_old_behaviour_is_opt_in(clf_data):
+    X, y = clf_data
+    honest = KFoldKerasClassifier(dense_classifier, n_splits=3, validation_split=0.2, **FAST)
+    assert not _final_val_loss_is_heldout_loss(honest.fit(X, y), X, y)
+    old = KFoldKerasClassifier(dense_classifier, n_splits=3, validate_on_heldout=True, **FAST)
+    assert _final_val_loss_is_heldout_loss(old.fit(X, y), X, y)
+
+
+def test_user_validation_data_is_used(clf_data):
+    X, y = clf_data
+    X_val, y_val = X[:30], y[:30]
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST)
+    clf.fit(X[30:], y[30:], validation_data=(X_val, y_val))
+    for member, history in zip(clf.estimators_, clf.histories_):
+        val_loss = member.evaluate(X_val, y_val, verbose=0, return_dict=True)["loss"]
+        assert history["val_loss"][-1] == pytest.approx(val_loss, rel=1e-4)
+
+
+class CountingCallback(keras.callbacks.Callback):
+    """Counts epochs; a fresh copy per member must start from zero."""
+
+    starts = []
+
+    def __init__(self):
+        super().__init__()
+        self.epochs_seen = 0
+
+    def on_train_begin(self, logs=None):
+        CountingCallback.starts.append((id(self), self.epochs_seen))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_seen += 1
+
+
+def test_each_member_gets_fresh_callbacks(clf_data):
+    X, y = clf_data
+    callback = CountingCallback()
+    CountingCallback.starts = []
+    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1)
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=3, callbacks=[callback, early], validation_split=0.2,
+        **{**FAST, "epochs": 4},
+    )
+    clf.fit(X, y)
+    clf.fit(X, y)
+    assert len(CountingCallback.starts) == 6
+    assert all(seen == 0 for _, seen in CountingCallback.starts)
+    assert len({identity for identity, _ in CountingCallback.starts}) == 6
+    assert callback.epochs_seen == 0 and early.model is None  # the user's objects are untouched
+
+
+@pytest.mark.parametrize("make", CLASSIFIERS + REGRESSORS)
+def test_same_seed_same_predictions(make, clf_data):
+    X, y = clf_data
+    a = make(random_state=3).fit(X, y)
+    b = make(random_state=3).fit(X, y)
+    c = make(random_state=None).fit(X, y)
+    d = make(random_state=None).fit(X, y)
+    np.testing.assert_array_equal(_outputs(a, X), _outputs(b, X))
+    assert not np.allclose(_outputs(c, X), _outputs(d, X))
+
+
+def _outputs(est, X):
+    return est.predict_proba(X) if is_classifier(est) else est.predict(X)
+
+
+def test_fit_leaves_global_random_state_alone(clf_data):
+    X, y = clf_data
+    np.random.seed(123)
+    expected = np.random.rand()
+    np.random.seed(123)
+    BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST).fit(X, y)
+    assert np.random.rand() == expected
+
+
+def test_parallel_members_equal_sequential(clf_data):
+    X, y = clf_data
+    sequential = BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST).fit(X, y)
+    parallel = BaggedKerasClassifier(dense_classifier, n_estimators=2, n_jobs=2, **FAST).fit(X, y)
+    np.testing.assert_allclose(sequential.predict_proba(X), parallel.predict_proba(X), rtol=1e-5)
+
+
+def test_class_weight(clf_data):
+    X, y = clf_data
+    labels = np.array(["a", "b", "c"])[y]
+    base = BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST).fit(X, labels)
+    heavy = BaggedKerasClassifier(
+        dense_classifier, n_estimators=1, class_weight={"a": 20.0, "b": 1.0, "c": 1.0}, **FAST
+    ).fit(X, labels)
+    assert (heavy.predict(X) == "a").sum() > (base.predict(X) == "a").sum()
+    balanced = BaggedKerasClassifier(
+        dense_classifier, n_estimators=1, class_weight="balanced", **FAST
+    ).fit(X, labels)
+    assert balanced.predict_proba(X).shape == (len(X), 3)
+
+
+def test_dataframe_input_records_feature_names(clf_data):
+    X, y = clf_data
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST).fit(frame, y)
+    assert clf.n_features_in_ == 6
+    assert list(clf.feature_names_in_) == list(frame.columns)
+    np.testing.assert_allclose(clf.predict_proba(frame), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_image_input():
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 8, 8, 1).astype(np.float32)
+    y = (X[:, :4].mean(axis=(1, 2, 3)) > X[:, 4:].mean(axis=(1, 2, 3))).astype(int)
+    clf = KFoldKerasClassifier(small_cnn, n_splits=2, **FAST).fit(X, y)
+    assert clf.input_shape_ == (8, 8, 1)
+    assert clf.predict_proba(X).shape == (60, 2)
+    assert clf.oof_proba_.shape == (60, 2)
+
+
+def test_verbose_logs_one_line_per_member(clf_data, caplog):
+    X, y = clf_data
+    with caplog.at_level(logging.INFO, logger="sk_kerasbag"):
+        BaggedKerasClassifier(dense_classifier, n_estimators=2, verbose=1, **FAST).fit(X, y)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sk_kerasbag"]
+    assert [line.split(":")[0] for line in lines] == ["member 1/2", "member 2/2"]

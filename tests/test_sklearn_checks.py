@@ -1,0 +1,67 @@
+"""scikit-learn's own estimator checks, run against all four estimators."""
+
+import functools
+
+import pytest
+from sklearn.utils.estimator_checks import estimator_checks_generator
+
+from sk_kerasbag import (
+    BaggedKerasClassifier,
+    BaggedKerasRegressor,
+    KFoldKerasClassifier,
+    KFoldKerasRegressor,
+)
+
+from .builders import dense_classifier, dense_regressor
+
+FAST = dict(epochs=6, batch_size=64, random_state=0)
+
+ESTIMATORS = [
+    BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST),
+    BaggedKerasRegressor(dense_regressor, n_estimators=2, **FAST),
+    KFoldKerasClassifier(dense_classifier, n_splits=2, **FAST),
+    KFoldKerasRegressor(dense_regressor, n_splits=2, **FAST),
+]
+
+# Every check not listed here passes. These two are limits of the design, not bugs.
+EXPECTED_FAILURES = {
+    "check_do_not_raise_errors_in_init_or_set_params": (
+        "__init__ takes **model_params so that builder arguments can be given as "
+        "model__<name>=...; the check passes the literal keyword 'model_params', "
+        "which is not a parameter and is rejected."
+    ),
+    "check_sample_weight_equivalence_on_dense_data": (
+        "mini-batch gradient descent: weighting a row by 2 scales its loss term "
+        "but is not the same as seeing the row twice in shuffled batches, so the "
+        "networks differ."
+    ),
+}
+
+
+def _check_name(check):
+    return check.func.__name__ if isinstance(check, functools.partial) else check.__name__
+
+
+# Test ids name the class and check only: the default ids contain the builder's
+# memory address, which differs between pytest-xdist workers.
+def _case(estimator, check):
+    name = _check_name(check)
+    marks = []
+    if name in EXPECTED_FAILURES:
+        marks = [pytest.mark.xfail(reason=EXPECTED_FAILURES[name], strict=True)]
+    return pytest.param(estimator, check, marks=marks, id=f"{type(estimator).__name__}-{name}")
+
+
+# The array-API checks are left out: the estimators take NumPy input (Keras
+# converts it for its backend) and do not declare array-API support.
+CASES = [
+    _case(estimator, check)
+    for candidate in ESTIMATORS
+    for estimator, check in estimator_checks_generator(candidate)
+    if not _check_name(check).startswith("check_array_api")
+]
+
+
+@pytest.mark.parametrize("estimator, check", CASES)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
