@@ -140,11 +140,14 @@ class BaseKerasEnsemble(BaseEstimator):
         self._record_splits(splits)
         plans = self._plan_members(splits, rng)
 
+        # One throw-away build, so that a broken builder or a model that does not
+        # fit the data fails before any member trains, and so that the target
+        # can be encoded for the model's loss.
         with seeded(plans[0].seed):
             self._output_spec = OutputSpec.of(build_checked(builder))
         self._check_output(self._output_spec)
         y_fit = self._encode_target(y_codes)
-        validation = self._validation_data(validation_data, sample_weight)
+        validation = self._validation_data(validation_data)
 
         results = Parallel(n_jobs=self.n_jobs)(
             delayed(train_member)(
@@ -171,17 +174,14 @@ class BaseKerasEnsemble(BaseEstimator):
     def _check_sample_weight(self, sample_weight, X):
         if sample_weight is None:
             return None
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float32, ensure_non_negative=True
-        )
-        return sample_weight
+        return _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
 
     def _plan_members(self, splits, rng) -> list[MemberPlan]:
         seeds = rng.randint(_MAX_SEED, size=len(splits))
         plans = []
         for (train_idx, heldout_idx), seed in zip(splits, seeds):
             val_idx = None
-            if self.validate_on_heldout:
+            if self.validate_on_heldout and len(heldout_idx):
                 val_idx = heldout_idx
             elif self.validation_split > 0:
                 train_idx, val_idx = carve_validation(
@@ -190,7 +190,7 @@ class BaseKerasEnsemble(BaseEstimator):
             plans.append(MemberPlan(train_idx, heldout_idx, val_idx, int(seed)))
         return plans
 
-    def _validation_data(self, validation_data, sample_weight):
+    def _validation_data(self, validation_data):
         """Check and encode a user-given ``(X_val, y_val[, sample_weight_val])``."""
         if validation_data is None:
             return None

@@ -63,7 +63,7 @@ def test_stacking_classifier(clf_data):
     X, y = clf_data
     stack = StackingClassifier(
         [
-            ("bag", make_pipeline(StandardScaler(), BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST))),
+            ("bag", make_pipeline(StandardScaler(), BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST))),
             ("kfold", make_pipeline(StandardScaler(), KFoldKerasClassifier(dense_classifier, n_splits=2, **FAST))),
         ],
         final_estimator=LogisticRegression(),
@@ -77,7 +77,7 @@ def test_stacking_regressor():
     y = y / y.std()
     stack = StackingRegressor(
         [
-            ("bag", BaggedKerasRegressor(dense_regressor, n_estimators=2, **FAST)),
+            ("bag", BaggedKerasRegressor(dense_regressor, n_estimators=1, **FAST)),
             ("kfold", KFoldKerasRegressor(dense_regressor, n_splits=2, **FAST)),
         ],
         final_estimator=LinearRegression(),
