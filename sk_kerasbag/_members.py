@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import gc
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -80,7 +79,6 @@ def release_training_state(model: keras.Model) -> None:
     for name in ("train_function", "test_function", "predict_function"):
         if getattr(model, name, None) is not None:
             setattr(model, name, None)
-    gc.collect()
 
 
 def train_member(
