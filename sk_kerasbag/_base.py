@@ -128,7 +128,7 @@ class BaseKerasEnsemble(BaseEstimator):
             **self._target_validation,
         )
         self.input_shape_ = X.shape[1:]
-        sample_weight = self._check_sample_weight(sample_weight, X)
+        sample_weight = self._validated_sample_weight(sample_weight, X)
         y_codes, sample_weight = self._validate_target(y, sample_weight)
         builder = make_builder(
             self.model,
@@ -171,7 +171,7 @@ class BaseKerasEnsemble(BaseEstimator):
             self._store_heldout(X, y_codes, plans)
         return self
 
-    def _check_sample_weight(self, sample_weight, X):
+    def _validated_sample_weight(self, sample_weight, X):
         if sample_weight is None:
             return None
         return _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
@@ -206,7 +206,7 @@ class BaseKerasEnsemble(BaseEstimator):
                 f"validation_data has {len(X_val)} rows in X_val but {len(y_val)} in y_val."
             )
         if len(validation_data) == 3:
-            return X_val, y_val, self._check_sample_weight(validation_data[2], X_val)
+            return X_val, y_val, self._validated_sample_weight(validation_data[2], X_val)
         return X_val, y_val
 
     def _store_heldout(self, X, y_codes, plans):
@@ -262,10 +262,11 @@ class BaseKerasEnsemble(BaseEstimator):
     def _mean_member_output(self, X) -> np.ndarray:
         """Soft vote: the mean of the members' outputs."""
         X = self._validate_predict_input(X)
-        total = self._member_output(self.estimators_[0], X)
-        for member in self.estimators_[1:]:
-            total = total + self._member_output(member, X)
-        return total / len(self.estimators_)
+        # A running sum, not member_predictions(X).mean(0): it never holds all
+        # members' outputs at once.
+        return sum(self._member_output(member, X) for member in self.estimators_) / len(
+            self.estimators_
+        )
 
     def _validate_predict_input(self, X) -> np.ndarray:
         check_is_fitted(self)

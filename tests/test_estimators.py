@@ -21,12 +21,24 @@ from .builders import dense_classifier, dense_regressor, sigmoid_classifier, sma
 
 FAST = dict(epochs=3, batch_size=32, random_state=0)
 CLASSIFIERS = [
-    lambda **kw: BaggedKerasClassifier(dense_classifier, n_estimators=2, **{**FAST, **kw}),
-    lambda **kw: KFoldKerasClassifier(dense_classifier, n_splits=2, **{**FAST, **kw}),
+    pytest.param(
+        lambda **kw: BaggedKerasClassifier(dense_classifier, n_estimators=2, **{**FAST, **kw}),
+        id="BaggedKerasClassifier",
+    ),
+    pytest.param(
+        lambda **kw: KFoldKerasClassifier(dense_classifier, n_splits=2, **{**FAST, **kw}),
+        id="KFoldKerasClassifier",
+    ),
 ]
 REGRESSORS = [
-    lambda **kw: BaggedKerasRegressor(dense_regressor, n_estimators=2, **{**FAST, **kw}),
-    lambda **kw: KFoldKerasRegressor(dense_regressor, n_splits=2, **{**FAST, **kw}),
+    pytest.param(
+        lambda **kw: BaggedKerasRegressor(dense_regressor, n_estimators=2, **{**FAST, **kw}),
+        id="BaggedKerasRegressor",
+    ),
+    pytest.param(
+        lambda **kw: KFoldKerasRegressor(dense_regressor, n_splits=2, **{**FAST, **kw}),
+        id="KFoldKerasRegressor",
+    ),
 ]
 
 
@@ -45,9 +57,11 @@ def reg_data():
 
 
 def test_estimator_types():
-    for make in CLASSIFIERS:
+    for param in CLASSIFIERS:
+        make = param.values[0]
         assert is_classifier(make()) and not is_regressor(make())
-    for make in REGRESSORS:
+    for param in REGRESSORS:
+        make = param.values[0]
         assert is_regressor(make()) and not is_classifier(make())
 
 
