@@ -3,6 +3,7 @@
 from .bagging import BaggedKerasClassifier, BaggedKerasRegressor
 from .datasets import load_digits_images
 from .kfold import KFoldKerasClassifier, KFoldKerasRegressor
+from .stacking import oof_predict
 
 __version__ = "0.1.0"
 
@@ -12,4 +13,5 @@ __all__ = [
     "KFoldKerasClassifier",
     "KFoldKerasRegressor",
     "load_digits_images",
+    "oof_predict",
 ]

@@ -25,16 +25,17 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Interval, validate_parameter_constraints
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
+from ._augmentation import TTA_STREAM, NoAugmentation, make_augmentation, stream_seed
 from ._builder import ROUTE_PREFIX, OutputSpec, build_checked, make_builder, routed_params
-from ._splitting import carve_validation
 from ._members import MemberPlan, predict_rows, seeded, train_member
+from ._splitting import carve_validation
 
 logger = logging.getLogger("sk_kerasbag")
 
@@ -47,8 +48,14 @@ class BaseKerasEnsemble(BaseEstimator):
     Not meant to be used directly; see the public estimators.
     """
 
+    # Read again at predict time, so they are checked there too.
+    _prediction_constraints: dict = {
+        "augmentation": [dict, HasMethods(["flow"]), None],
+        "tta": [Interval(Integral, 0, None, closed="left")],
+    }
     _parameter_constraints: dict = {
         "model": [callable],
+        **_prediction_constraints,
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "callbacks": [list, None],
@@ -128,6 +135,7 @@ class BaseKerasEnsemble(BaseEstimator):
             **self._target_validation,
         )
         self.input_shape_ = X.shape[1:]
+        augmentation, _ = self._prediction_passes(X)
         sample_weight = self._validated_sample_weight(sample_weight, X)
         y_codes, sample_weight = self._validate_target(y, sample_weight)
         builder = make_builder(
@@ -156,6 +164,7 @@ class BaseKerasEnsemble(BaseEstimator):
                 y_fit,
                 sample_weight,
                 plan,
+                augmentation=augmentation,
                 validation_data=validation,
                 epochs=self.epochs,
                 batch_size=self.batch_size,
@@ -164,8 +173,11 @@ class BaseKerasEnsemble(BaseEstimator):
             )
             for plan in plans
         )
-        self.estimators_ = [member for member, _ in results]
-        self.histories_ = [history for _, history in results]
+        self.estimators_ = [member.model for member in results]
+        self.histories_ = [member.history for member in results]
+        self.preprocessing_ = [member.preprocessing for member in results]
+        self._seeds = [plan.seed for plan in plans]
+        self._fit_tta = self.tta
         self._log_members()
         if self._wants_heldout():
             self._store_heldout(X, y_codes, plans)
@@ -196,9 +208,12 @@ class BaseKerasEnsemble(BaseEstimator):
             return None
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError(
-                "validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)."
+                "validation_data must be a tuple (X_val, y_val) or "
+                "(X_val, y_val, sample_weight_val)."
             )
-        X_val = validate_data(self, validation_data[0], reset=False, allow_nd=True, dtype=np.float32)
+        X_val = validate_data(
+            self, validation_data[0], reset=False, allow_nd=True, dtype=np.float32
+        )
         self._check_input_shape(X_val)
         y_val = self._encode_target(self._target_codes(validation_data[1]))
         if len(y_val) != len(X_val):
@@ -213,9 +228,10 @@ class BaseKerasEnsemble(BaseEstimator):
         """Average each row's predictions over the members that never saw it."""
         totals = np.zeros((len(X), self._n_output_columns()))
         counts = np.zeros(len(X))
-        for member, plan in zip(self.estimators_, plans):
+        passes = self._prediction_passes(X)
+        for k, plan in enumerate(plans):
             if len(plan.heldout_idx):
-                totals[plan.heldout_idx] += self._member_output(member, X[plan.heldout_idx])
+                totals[plan.heldout_idx] += self._member_output(k, X[plan.heldout_idx], *passes)
                 counts[plan.heldout_idx] += 1
         covered = counts > 0
         if not covered.all():
@@ -243,7 +259,7 @@ class BaseKerasEnsemble(BaseEstimator):
     # -- predict -------------------------------------------------------------
 
     def member_predictions(self, X) -> np.ndarray:
-        """Each member's output for ``X``.
+        """Each member's output for ``X`` (averaged over TTA passes when ``tta > 0``).
 
         Parameters
         ----------
@@ -257,16 +273,17 @@ class BaseKerasEnsemble(BaseEstimator):
             predictions (regressors, one column per target).
         """
         X = self._validate_predict_input(X)
-        return np.stack([self._member_output(member, X) for member in self.estimators_])
+        passes = self._prediction_passes(X)
+        return np.stack([self._member_output(k, X, *passes) for k in range(len(self.estimators_))])
 
     def _mean_member_output(self, X) -> np.ndarray:
         """Soft vote: the mean of the members' outputs."""
         X = self._validate_predict_input(X)
+        passes = self._prediction_passes(X)
         # A running sum, not member_predictions(X).mean(0): it never holds all
         # members' outputs at once.
-        return sum(self._member_output(member, X) for member in self.estimators_) / len(
-            self.estimators_
-        )
+        total = sum(self._member_output(k, X, *passes) for k in range(len(self.estimators_)))
+        return total / len(self.estimators_)
 
     def _validate_predict_input(self, X) -> np.ndarray:
         check_is_fitted(self)
@@ -281,9 +298,49 @@ class BaseKerasEnsemble(BaseEstimator):
                 f"fitted on rows of shape {self.input_shape_}."
             )
 
-    def _member_output(self, member, X) -> np.ndarray:
-        raw = predict_rows(member, X, batch_size=max(self.batch_size or 32, 256))
-        return self._transform_output(raw)
+    def _prediction_passes(self, X):
+        """The augmentation to draw TTA passes from, and how many passes to draw.
+
+        ``augmentation`` and ``tta`` are read at every prediction, not only at
+        fit, so they can be changed on a fitted estimator.
+        """
+        validate_parameter_constraints(
+            self._prediction_constraints,
+            {"augmentation": self.augmentation, "tta": self.tta},
+            caller_name=type(self).__name__,
+        )
+        augmentation = make_augmentation(self.augmentation)
+        augmentation.check_input(X)
+        if self.tta and isinstance(augmentation, NoAugmentation):
+            raise ValueError(
+                f"tta={self.tta} needs an augmentation to draw test-time transforms from; "
+                "set augmentation, or tta=0."
+            )
+        # Passes of an augmentation that moves nothing would equal the clean pass.
+        return augmentation, self.tta if augmentation.has_random_transforms else 0
+
+    def _member_output(self, k: int, X, augmentation, n_passes: int) -> np.ndarray:
+        """Member ``k``'s output: its clean pass, averaged with ``n_passes`` augmented passes.
+
+        The clean pass gets the member's fitted preprocessing only. Each pass is
+        turned into probabilities (or predictions) before averaging, so
+        probabilities still sum to 1.
+        """
+        preprocessing = self.preprocessing_[k]
+
+        def passes():
+            # One pass at a time, so TTA holds one augmented copy of X, not tta.
+            yield preprocessing.transform(X)
+            for p in range(n_passes):
+                seed = stream_seed(self._seeds[k], TTA_STREAM, p)
+                yield augmentation.augment(X, preprocessing, seed)
+
+        batch_size = max(self.batch_size or 32, 256)
+        member = self.estimators_[k]
+        total = sum(
+            self._transform_output(predict_rows(member, inputs, batch_size)) for inputs in passes()
+        )
+        return total / (1 + n_passes)
 
     # -- hooks ---------------------------------------------------------------
 

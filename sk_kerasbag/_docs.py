@@ -32,6 +32,26 @@ PARAMETERS = {
         validation data. This reproduces the old keraspipelines behaviour but
         makes the held-out predictions and score optimistic when callbacks
         such as ``EarlyStopping`` act on them; the default keeps them honest.""",
+    "augmentation": """augmentation : dict, generator object or None, default=None
+        Image augmentation. A dict of ``ImageDataGenerator``-style settings
+        (see the README for the supported ones), applied with vectorised
+        NumPy on every backend; or any object with an ``ImageDataGenerator``
+        style ``.flow(X, y, batch_size=, shuffle=, seed=)`` method, such as
+        ``keras.src.legacy.preprocessing.image.ImageDataGenerator``.
+        Deterministic preprocessing (``rescale``, featurewise statistics,
+        fitted on each member's training rows) is applied to every input a
+        member sees and is fixed at fit (``preprocessing_``); random
+        transforms only to training batches and TTA passes. Each member
+        draws its own reproducible random stream. The random settings are
+        read again at predict time for TTA.""",
+    "tta": """tta : int, default=0
+        Test-time augmentation: each member's prediction is the mean of its
+        clean pass and ``tta`` augmented passes (probabilities averaged, so
+        rows still sum to 1; row ``i`` always describes input ``i``, and an
+        image's transforms are seeded by its content, not its position).
+        Read at predict time, so ``set_params(tta=5)`` on a fitted estimator
+        changes its predictions without refitting. Held-out predictions made
+        during ``fit`` use the value set at fit.""",
     "class_weight": """class_weight : dict, "balanced" or None, default=None
         Weights per class label, multiplied into ``sample_weight``.
         ``"balanced"`` weights classes inversely to their frequency in ``y``.""",
@@ -50,6 +70,10 @@ PARAMETERS = {
         Keyword arguments ``model__<name>=value`` routed to the builder as
         ``<name>=value``. They are ordinary parameters: ``get_params``
         lists them and ``GridSearchCV`` can search them.""",
+    "preprocessing": """preprocessing_ : list
+        Per member, the deterministic preprocessing of ``augmentation`` as
+        fitted on its training rows (``rescale``, featurewise ``mean`` and
+        ``std``, ...); applied to every input the member predicts.""",
     "fitted": """estimators_ : list of keras.Model
         The fitted members.
     histories_ : list of dict

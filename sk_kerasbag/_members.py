@@ -13,11 +13,12 @@ import contextlib
 import copy
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import keras
 import numpy as np
 
+from ._augmentation import NoAugmentation
 from ._builder import build_checked
 
 
@@ -41,6 +42,14 @@ class MemberPlan:
     heldout_idx: np.ndarray
     val_idx: np.ndarray | None
     seed: int
+
+
+class TrainedMember(NamedTuple):
+    """What training one member produces."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    preprocessing: Any
 
 
 @contextlib.contextmanager
@@ -88,12 +97,13 @@ def train_member(
     sample_weight: np.ndarray | None,
     plan: MemberPlan,
     *,
+    augmentation=None,
     validation_data: tuple | None,
     epochs: int,
     batch_size: int | None,
     callbacks: list | None,
     verbose: int,
-) -> tuple[keras.Model, dict[str, list[float]]]:
+) -> TrainedMember:
     """Build and fit one member.
 
     Parameters
@@ -106,6 +116,10 @@ def train_member(
         Per-row weights for the full data.
     plan : MemberPlan
         The member's rows and seed.
+    augmentation : augmentation object, default=None
+        From :func:`~sk_kerasbag._augmentation.make_augmentation`. Its
+        preprocessing is fitted on the member's training rows and applied to
+        the validation rows too; its random transforms to training batches only.
     validation_data : tuple or None
         User-given ``(X_val, y_val[, sample_weight_val])``; overrides ``plan.val_idx``.
     epochs, batch_size, callbacks, verbose
@@ -113,28 +127,38 @@ def train_member(
 
     Returns
     -------
-    model : keras.Model
-        The fitted member.
-    history : dict
-        Metric name to per-epoch values.
+    TrainedMember
+        The fitted model, its per-epoch history and the deterministic
+        preprocessing fitted on its rows.
     """
+    if augmentation is None:
+        augmentation = NoAugmentation()
     if validation_data is None and plan.val_idx is not None:
         validation_data = _rows(X, y, sample_weight, plan.val_idx)
     X_train, y_train, w_train = _rows(X, y, sample_weight, plan.train_idx)
+    preprocessing = augmentation.fit(X_train)
+    if validation_data is not None:
+        X_val, *rest = validation_data
+        validation_data = (preprocessing.transform(X_val), *rest)
     with seeded(plan.seed):
         model = build_checked(builder)
-        history = model.fit(
+        training_data = augmentation.training_data(
             X_train,
             y_train,
-            sample_weight=w_train,
+            w_train,
+            batch_size=batch_size,
+            seed=plan.seed,
+            preprocessing=preprocessing,
+        )
+        history = model.fit(
+            **training_data,
             validation_data=validation_data,
             epochs=epochs,
-            batch_size=batch_size,
             callbacks=fresh_callbacks(callbacks),
             verbose=verbose,
         )
     release_training_state(model)
-    return model, _plain_history(history.history)
+    return TrainedMember(model, _plain_history(history.history), preprocessing)
 
 
 def _rows(X, y, sample_weight, idx) -> tuple[Any, Any, Any]:

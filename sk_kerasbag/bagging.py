@@ -84,6 +84,8 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
     {callbacks}
     {validation_split}
     {validate_on_heldout}
+    {augmentation}
+    {tta}
     {class_weight}
     {random_state}
     {verbose}
@@ -95,6 +97,7 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
     classes_ : ndarray of shape (n_classes,)
         Sorted class labels.
     {fitted}
+    {preprocessing}
     estimators_samples_ : list of ndarray
         Rows each member was trained on.
     oob_score_ : float
@@ -141,6 +144,8 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
         callbacks=None,
         validation_split=0.0,
         validate_on_heldout=False,
+        augmentation=None,
+        tta=0,
         class_weight=None,
         random_state=None,
         verbose=0,
@@ -170,6 +175,8 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
     {callbacks}
     {validation_split}
     {validate_on_heldout}
+    {augmentation}
+    {tta}
     {random_state}
     {verbose}
     {n_jobs}
@@ -180,6 +187,7 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
     n_outputs_ : int
         Number of target columns.
     {fitted}
+    {preprocessing}
     estimators_samples_ : list of ndarray
         Rows each member was trained on.
     oob_score_ : float
@@ -205,6 +213,8 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
         callbacks=None,
         validation_split=0.0,
         validate_on_heldout=False,
+        augmentation=None,
+        tta=0,
         random_state=None,
         verbose=0,
         n_jobs=None,

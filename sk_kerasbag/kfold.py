@@ -94,6 +94,8 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
     {callbacks}
     {validation_split}
     {validate_on_heldout}
+    {augmentation}
+    {tta}
     {class_weight}
     {random_state}
     {verbose}
@@ -105,6 +107,7 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
     classes_ : ndarray of shape (n_classes,)
         Sorted class labels.
     {fitted}
+    {preprocessing}
     folds_ : list of (ndarray, ndarray)
         ``(train_idx, heldout_idx)`` of each member.
     oof_proba_ : ndarray of shape (n_samples, n_classes)
@@ -135,6 +138,8 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
         callbacks=None,
         validation_split=0.0,
         validate_on_heldout=False,
+        augmentation=None,
+        tta=0,
         class_weight=None,
         random_state=None,
         verbose=0,
@@ -163,6 +168,8 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
     {callbacks}
     {validation_split}
     {validate_on_heldout}
+    {augmentation}
+    {tta}
     {random_state}
     {verbose}
     {n_jobs}
@@ -173,6 +180,7 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
     n_outputs_ : int
         Number of target columns.
     {fitted}
+    {preprocessing}
     folds_ : list of (ndarray, ndarray)
         ``(train_idx, heldout_idx)`` of each member.
     oof_prediction_ : ndarray of shape (n_samples,) or (n_samples, n_outputs)
@@ -197,6 +205,8 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
         callbacks=None,
         validation_split=0.0,
         validate_on_heldout=False,
+        augmentation=None,
+        tta=0,
         random_state=None,
         verbose=0,
         n_jobs=None,

@@ -1,0 +1,625 @@
+"""Image augmentation for training and test-time augmentation (TTA).
+
+An estimator's ``augmentation`` parameter becomes one of three objects with
+the same small interface, so the engine never asks which form it got:
+
+* :class:`NoAugmentation` for ``None``;
+* :class:`ImageAugmentation` for a dict of ``ImageDataGenerator``-style
+  settings, implemented with vectorised NumPy, so it is fast, identical on
+  every Keras backend and reproducible from a seed;
+* :class:`GeneratorAugmentation` for any object with an
+  ``ImageDataGenerator``-style ``.flow(X, y, batch_size=, shuffle=, seed=)``.
+
+Each splits into a *deterministic* preprocessing, fitted on a member's
+training rows and applied to every input the member sees, and *random*
+transforms, applied only to training batches and TTA passes. The fitted
+preprocessing is kept per member by the estimator, so it stays as fitted
+while the random settings can be read afresh at predict time.
+
+Interface, for ``aug = make_augmentation(spec)``:
+
+``aug.check_input(X)``
+    Raise if ``X`` cannot be augmented (for example, not images).
+``aug.fit(X) -> preprocessing``
+    The deterministic preprocessing fitted on a member's training rows; its
+    ``transform(X)`` is applied to validation, held-out and test rows.
+``aug.training_data(X, y, sample_weight, *, batch_size, seed, preprocessing) -> dict``
+    Keyword arguments for ``keras.Model.fit`` giving the training batches.
+``aug.augment(X, preprocessing, seed) -> ndarray``
+    One TTA pass: random transforms, then the preprocessing; row ``i`` from
+    input row ``i``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import math
+from numbers import Real
+from typing import Any, Iterator
+
+import keras
+import numpy as np
+
+__all__ = ["make_augmentation", "stream_seed"]
+
+# Settings of the dict form, with the values that change nothing.
+_DEFAULTS = {
+    # random transforms
+    "rotation_range": 0.0,
+    "width_shift_range": 0.0,
+    "height_shift_range": 0.0,
+    "shear_range": 0.0,
+    "zoom_range": (1.0, 1.0),
+    "channel_shift_range": 0.0,
+    "horizontal_flip": False,
+    "vertical_flip": False,
+    "brightness_range": None,
+    # deterministic preprocessing, in the order it is applied
+    "preprocessing_function": None,
+    "rescale": None,
+    "samplewise_center": False,
+    "samplewise_std_normalization": False,
+    "featurewise_center": False,
+    "featurewise_std_normalization": False,
+    # filling pixels moved in from outside the image
+    "fill_mode": "nearest",
+    "cval": 0.0,
+}
+SUPPORTED_SETTINGS = tuple(_DEFAULTS)
+RANDOM_SETTINGS = SUPPORTED_SETTINGS[:9]
+DETERMINISTIC_SETTINGS = SUPPORTED_SETTINGS[9:15]
+FILL_MODES = ("constant", "nearest", "reflect", "wrap")
+
+# Settings of ImageDataGenerator the dict form deliberately leaves out, and why.
+_UNSUPPORTED = {
+    "zca_whitening": "pass a keras legacy ImageDataGenerator object instead of a dict",
+    "zca_epsilon": "pass a keras legacy ImageDataGenerator object instead of a dict",
+    "validation_split": "use the estimator's validation_split parameter",
+    "data_format": "the dict form works on channels-last images only",
+    "interpolation_order": "the dict form always interpolates bilinearly",
+    "dtype": "inputs are always float32",
+}
+
+# The random draws per image, one column each of a (n_images, 10) matrix.
+_DRAWS = (
+    "theta", "row_shift", "col_shift", "shear", "row_zoom", "col_zoom",
+    "vflip", "hflip", "channel_shift", "brightness",
+)  # fmt: skip
+
+# Keep a fitted standard deviation of 0 from dividing by zero, as Keras does.
+_STD_EPSILON = 1e-6
+# Images warped at once: bounds the warp's temporary arrays for large X.
+_WARP_CHUNK = 256
+
+TRAINING_STREAM = 0
+TTA_STREAM = 1
+
+
+def stream_seed(*keys: int) -> int:
+    """A 31-bit seed for the random stream named by ``keys`` (member seed, purpose, ...)."""
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0] >> 1)
+
+
+def make_augmentation(spec: Any) -> NoAugmentation | ImageAugmentation | GeneratorAugmentation:
+    """The augmentation object for an estimator's ``augmentation`` parameter."""
+    if spec is None:
+        return NoAugmentation()
+    if isinstance(spec, dict):
+        return ImageAugmentation(spec)
+    if callable(getattr(spec, "flow", None)):
+        return GeneratorAugmentation(spec)
+    raise TypeError(
+        "augmentation must be None, a dict of ImageDataGenerator-style settings, or an "
+        "object with a .flow(X, y, batch_size=, shuffle=, seed=) method; "
+        f"got {type(spec).__name__}."
+    )
+
+
+def _array_training_data(X, y, sample_weight, batch_size) -> dict:
+    return {"x": X, "y": y, "sample_weight": sample_weight, "batch_size": batch_size}
+
+
+# -- fitted deterministic preprocessing ---------------------------------------------
+
+
+class Preprocessing:
+    """Deterministic preprocessing of the dict form, as fitted on one member's rows.
+
+    Applied in ``ImageDataGenerator.standardize``'s order. With no settings
+    it returns its input unchanged.
+
+    Attributes
+    ----------
+    settings : dict
+        The deterministic settings (``rescale``, ``samplewise_*``, ...) in use at fit.
+    mean, std : ndarray or None
+        Per-channel featurewise statistics of the member's training rows.
+    """
+
+    def __init__(self, settings: dict | None = None, mean=None, std=None):
+        self.settings = settings or {}
+        self.mean, self.std = mean, std
+
+    def transform(self, X) -> np.ndarray:
+        s = self.settings
+        if s.get("preprocessing_function") is not None:
+            # A copy per image: user functions (such as Keras's preprocess_input)
+            # may work in place, and X may be the caller's array.
+            function = s["preprocessing_function"]
+            X = np.stack([np.asarray(function(np.array(x, dtype=np.float32))) for x in X])
+        X = np.asarray(X, dtype=np.float32)
+        if s.get("rescale"):
+            X = X * np.float32(s["rescale"])
+        image_axes = tuple(range(1, X.ndim))
+        if s.get("samplewise_center"):
+            X = X - X.mean(axis=image_axes, keepdims=True)
+        if s.get("samplewise_std_normalization"):
+            X = X / (X.std(axis=image_axes, keepdims=True) + _STD_EPSILON)
+        if self.mean is not None:
+            X = X - self.mean
+        if self.std is not None:
+            X = X / (self.std + _STD_EPSILON)
+        return X
+
+
+class GeneratorPreprocessing:
+    """A member's own copy of a generator object, fitted on its training rows.
+
+    Attributes
+    ----------
+    generator : object
+        The fitted copy; its ``standardize`` (if any) is the preprocessing.
+    fitted_attributes : dict
+        The attributes its ``fit`` set (such as ``mean`` and ``std``).
+    """
+
+    def __init__(self, generator: Any, fitted_attributes: dict):
+        self.generator, self.fitted_attributes = generator, fitted_attributes
+
+    def transform(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if not callable(getattr(self.generator, "standardize", None)):
+            return X
+        # standardize works in place, on one image at a time (as flow calls it).
+        return np.stack([self.generator.standardize(np.array(x, dtype=np.float32)) for x in X])
+
+
+# -- the three forms -----------------------------------------------------------------
+
+
+class NoAugmentation:
+    """``augmentation=None``: inputs pass through unchanged."""
+
+    has_random_transforms = False
+
+    def check_input(self, X) -> None:
+        pass
+
+    def fit(self, X) -> Preprocessing:
+        return Preprocessing()
+
+    def training_data(self, X, y, sample_weight, *, batch_size, seed, preprocessing) -> dict:
+        return _array_training_data(preprocessing.transform(X), y, sample_weight, batch_size)
+
+    def augment(self, X, preprocessing, seed: int) -> np.ndarray:
+        raise ValueError(
+            "tta > 0 needs an augmentation to draw test-time transforms from; set augmentation."
+        )
+
+
+class ImageAugmentation:
+    """``ImageDataGenerator``-style settings applied with vectorised NumPy.
+
+    Random transforms are drawn per image: a rotation, shift, shear, zoom and
+    flips combined into one affine map sampled bilinearly, then a channel
+    shift and a brightness factor.
+    """
+
+    def __init__(self, settings: dict):
+        self.settings = s = _validated_settings(settings)
+        self.moves_pixels = bool(
+            s["rotation_range"]
+            or s["width_shift_range"]
+            or s["height_shift_range"]
+            or s["shear_range"]
+            or s["zoom_range"] != (1.0, 1.0)
+            or s["horizontal_flip"]
+            or s["vertical_flip"]
+        )
+        self.has_random_transforms = bool(
+            self.moves_pixels or s["channel_shift_range"] or s["brightness_range"]
+        )
+
+    def check_input(self, X) -> None:
+        if self.has_random_transforms and np.ndim(X) != 4:
+            used = [name for name in RANDOM_SETTINGS if self.settings[name] != _DEFAULTS[name]]
+            raise ValueError(
+                f"augmentation settings {used} transform images, so X must have shape "
+                f"(n_samples, height, width, channels); got shape {np.shape(X)}."
+            )
+
+    def fit(self, X) -> Preprocessing:
+        settings = {name: self.settings[name] for name in DETERMINISTIC_SETTINGS}
+        featurewise = {name: settings.pop(name) for name in DETERMINISTIC_SETTINGS[-2:]}
+        if not any(featurewise.values()):
+            return Preprocessing(settings)
+        X = Preprocessing(settings).transform(X)
+        # Per channel (last axis), over rows and pixels, as ImageDataGenerator.fit.
+        axes = tuple(range(X.ndim - 1))
+        mean = X.mean(axis=axes, dtype=np.float64).astype(np.float32)
+        std = None
+        if featurewise["featurewise_std_normalization"]:
+            std = (X - mean).std(axis=axes, dtype=np.float64).astype(np.float32)
+        if not featurewise["featurewise_center"]:
+            mean = None
+        return Preprocessing(settings, mean, std)
+
+    def training_data(self, X, y, sample_weight, *, batch_size, seed, preprocessing) -> dict:
+        if not self.has_random_transforms:
+            return _array_training_data(preprocessing.transform(X), y, sample_weight, batch_size)
+
+        def augment_batch(x, rng):
+            return preprocessing.transform(
+                self.random_transform(x, rng.random((len(x), len(_DRAWS))))
+            )
+
+        batches = AugmentedBatches(
+            augment_batch, X, y, sample_weight, batch_size=batch_size or 32, seed=seed
+        )
+        return {"x": batches, "shuffle": False}
+
+    def augment(self, X, preprocessing, seed: int) -> np.ndarray:
+        # Draws seeded by each image's content, not its position: an image gets
+        # the same TTA transforms whichever rows are predicted with it.
+        return preprocessing.transform(self.random_transform(X, _content_draws(X, seed)))
+
+    def random_transform(self, X, draws: np.ndarray) -> np.ndarray:
+        """Apply one random transform per image, from its row of ``draws`` in [0, 1)."""
+        X = np.asarray(X, dtype=np.float32)
+        if not self.has_random_transforms:
+            return X
+        s = self.settings
+        draws = dict(zip(_DRAWS, draws.T))
+        if self.moves_pixels:
+            maps, shifts = self._affine_maps(draws, X.shape[1:3])
+            warped = np.empty_like(X)
+            for rows in _chunks(len(X), _WARP_CHUNK):
+                warped[rows] = _affine_warp(
+                    X[rows], maps[rows], shifts[rows], s["fill_mode"], s["cval"]
+                )
+            X = warped
+        if s["channel_shift_range"]:
+            limit = s["channel_shift_range"]
+            shift = _between(draws["channel_shift"], -limit, limit)
+            # Clipped to the image's own range, as ImageDataGenerator does.
+            low = X.min(axis=(1, 2, 3), keepdims=True)
+            high = X.max(axis=(1, 2, 3), keepdims=True)
+            X = np.clip(X + shift[:, None, None, None].astype(np.float32), low, high)
+        if s["brightness_range"] is not None:
+            factor = _between(draws["brightness"], *s["brightness_range"])
+            X = X * factor[:, None, None, None].astype(np.float32)
+        return X
+
+    def _affine_maps(self, draws, image_shape):
+        """Per image, the 2x2 map and shift from output to input (row, col) coordinates."""
+        s = self.settings
+        height, width = image_shape
+        theta = np.deg2rad(_between(draws["theta"], -s["rotation_range"], s["rotation_range"]))
+        shear = np.deg2rad(_between(draws["shear"], -s["shear_range"], s["shear_range"]))
+        row_zoom = _between(draws["row_zoom"], *s["zoom_range"])
+        col_zoom = _between(draws["col_zoom"], *s["zoom_range"])
+        row_sign = np.where(s["vertical_flip"] & (draws["vflip"] < 0.5), -1.0, 1.0)
+        col_sign = np.where(s["horizontal_flip"] & (draws["hflip"] < 0.5), -1.0, 1.0)
+        cos, sin = np.cos(theta), np.sin(theta)
+        rotation = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)
+        # A horizontal shear (columns slide with the row), ImageDataGenerator's.
+        shearing = np.zeros_like(rotation)
+        shearing[:, 0, 0], shearing[:, 1, 0], shearing[:, 1, 1] = np.cos(shear), -np.sin(shear), 1.0
+        scaling = np.zeros_like(rotation)
+        scaling[:, 0, 0], scaling[:, 1, 1] = row_zoom * row_sign, col_zoom * col_sign
+        maps = rotation @ shearing @ scaling
+        row_range = _pixels(s["height_shift_range"], height)
+        col_range = _pixels(s["width_shift_range"], width)
+        shifts = np.stack(
+            [
+                _between(draws["row_shift"], -row_range, row_range),
+                _between(draws["col_shift"], -col_range, col_range),
+            ],
+            axis=-1,
+        )
+        return maps, shifts
+
+
+class GeneratorAugmentation:
+    """A user's ``ImageDataGenerator``-style object.
+
+    Each member trains on its own deep copy, fitted on its training rows when
+    the object has a ``fit`` method (featurewise statistics); the user's
+    object is never changed. ``standardize`` (if present, applied per image
+    as ``ImageDataGenerator.flow`` does) is the deterministic preprocessing.
+    ``flow`` gives the training batches (also called with
+    ``sample_weight=`` when there are weights). For TTA, objects with
+    ``random_transform(x, seed=)`` transform each image from a seed of its
+    content; other objects' passes come from ``flow(X, shuffle=False)``.
+    """
+
+    has_random_transforms = True
+
+    def __init__(self, generator: Any):
+        self.generator = generator
+
+    def check_input(self, X) -> None:
+        pass
+
+    def fit(self, X) -> GeneratorPreprocessing:
+        generator = copy.deepcopy(self.generator)
+        if not callable(getattr(generator, "fit", None)):
+            return GeneratorPreprocessing(generator, {})
+        before = dict(vars(generator))
+        with _numpy_random_state_kept():
+            generator.fit(X)
+        fitted = {
+            name: value
+            for name, value in vars(generator).items()
+            if name not in before or before[name] is not value
+        }
+        return GeneratorPreprocessing(generator, fitted)
+
+    def training_data(self, X, y, sample_weight, *, batch_size, seed, preprocessing) -> dict:
+        arguments = {"batch_size": batch_size or 32, "shuffle": True, "seed": seed}
+        if sample_weight is not None:
+            arguments["sample_weight"] = sample_weight
+        flow = preprocessing.generator.flow(X, y, **arguments)
+        if not (hasattr(flow, "__len__") and hasattr(flow, "__getitem__")):
+            raise TypeError(
+                f"{type(self.generator).__name__}.flow() must return a sequence of batches "
+                "(with __len__ and __getitem__), such as a keras PyDataset."
+            )
+        if not isinstance(flow, keras.utils.PyDataset):
+            flow = SequenceBatches(flow)
+        return {"x": flow, "shuffle": False}
+
+    def augment(self, X, preprocessing, seed: int) -> np.ndarray:
+        # The current object (read at predict time) carrying the member's fitted statistics.
+        generator = copy.deepcopy(self.generator)
+        for name, value in preprocessing.fitted_attributes.items():
+            setattr(generator, name, value)
+        X = np.asarray(X, dtype=np.float32)
+        # Legacy generators seed NumPy's global generator; leave the caller's as found.
+        with _numpy_random_state_kept():
+            if callable(getattr(generator, "random_transform", None)):
+                keys = _content_keys(X)
+                transformed = np.stack(
+                    [
+                        generator.random_transform(np.array(x), seed=stream_seed(seed, key))
+                        for x, key in zip(X, keys)
+                    ]
+                )
+                return preprocessing.transform(transformed)
+            flow = generator.flow(X, batch_size=256, shuffle=False, seed=seed)
+            batches = [_inputs_of(flow[i]) for i in range(len(flow))]
+        return np.concatenate(batches).astype(np.float32, copy=False)
+
+
+def _inputs_of(batch):
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+@contextlib.contextmanager
+def _numpy_random_state_kept() -> Iterator[None]:
+    state = np.random.get_state()
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _content_keys(X: np.ndarray) -> list[int]:
+    """A 63-bit key per image, from its bytes."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    return [
+        int.from_bytes(hashlib.blake2b(x.tobytes(), digest_size=8).digest(), "little") >> 1
+        for x in X
+    ]
+
+
+def _content_draws(X: np.ndarray, seed: int) -> np.ndarray:
+    """Each image's random draws in [0, 1), from a hash of its bytes keyed by the pass's seed."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    key = int(seed).to_bytes(8, "little")
+    digests = b"".join(hashlib.blake2b(x.tobytes(), digest_size=64, key=key).digest() for x in X)
+    words = np.frombuffer(digests, dtype="<u4").reshape(len(X), 16)[:, : len(_DRAWS)]
+    return words / 2.0**32
+
+
+# -- training batches ------------------------------------------------------------
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Shuffled, augmented training batches for one member.
+
+    Batch ``index`` of epoch ``e`` is a pure function of ``(seed, e, index)``,
+    so it does not matter in which order, or how often, Keras asks for it.
+    """
+
+    def __init__(self, augment, X, y, sample_weight, *, batch_size: int, seed: int):
+        super().__init__()
+        self.augment, self.X, self.y, self.sample_weight = augment, X, y, sample_weight
+        self.batch_size, self.seed = batch_size, seed
+        self.epoch = 0
+        self._order = None
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.X) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        if self._order is None:
+            epoch_rng = np.random.default_rng([self.seed, TRAINING_STREAM, self.epoch])
+            self._order = epoch_rng.permutation(len(self.X))
+        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        rng = np.random.default_rng([self.seed, TRAINING_STREAM, self.epoch, index])
+        batch = (self.augment(self.X[rows], rng), self.y[rows])
+        if self.sample_weight is not None:
+            batch += (self.sample_weight[rows],)
+        return batch
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self._order = None
+
+
+class SequenceBatches(keras.utils.PyDataset):
+    """A Keras 3 dataset over any sequence of batches (such as a ``tf_keras`` iterator)."""
+
+    def __init__(self, sequence):
+        super().__init__()
+        self.sequence = sequence
+
+    def __len__(self) -> int:
+        return len(self.sequence)
+
+    def __getitem__(self, index: int):
+        return self.sequence[index]
+
+    def on_epoch_end(self) -> None:
+        if callable(getattr(self.sequence, "on_epoch_end", None)):
+            self.sequence.on_epoch_end()
+
+
+# -- settings ------------------------------------------------------------------
+
+
+def _validated_settings(settings: dict) -> dict:
+    """Check a settings dict and fill in the defaults (zoom as a (low, high) pair)."""
+    for name in settings:
+        if name in _UNSUPPORTED:
+            raise ValueError(
+                f"augmentation setting {name!r} is not supported: {_UNSUPPORTED[name]}."
+            )
+        if name not in _DEFAULTS:
+            raise ValueError(
+                f"Unknown augmentation setting {name!r}; supported settings are "
+                f"{', '.join(SUPPORTED_SETTINGS)}."
+            )
+    s = {**_DEFAULTS, **settings}
+    for name in (
+        "rotation_range",
+        "width_shift_range",
+        "height_shift_range",
+        "shear_range",
+        "channel_shift_range",
+        "cval",
+    ):
+        if not isinstance(s[name], Real) or isinstance(s[name], bool):
+            raise ValueError(f"augmentation setting {name!r} must be a number; got {s[name]!r}.")
+        if name != "cval" and s[name] < 0:
+            raise ValueError(f"augmentation setting {name!r} must be >= 0; got {s[name]!r}.")
+    for name in (
+        "horizontal_flip",
+        "vertical_flip",
+        "samplewise_center",
+        "samplewise_std_normalization",
+        "featurewise_center",
+        "featurewise_std_normalization",
+    ):
+        if not isinstance(s[name], (bool, np.bool_)):
+            raise ValueError(
+                f"augmentation setting {name!r} must be True or False; got {s[name]!r}."
+            )
+    s["zoom_range"] = _range_pair("zoom_range", s["zoom_range"], around=1.0)
+    if s["brightness_range"] is not None:
+        s["brightness_range"] = _range_pair("brightness_range", s["brightness_range"], around=None)
+    if s["rescale"] is not None and not isinstance(s["rescale"], Real):
+        raise ValueError(f"augmentation setting 'rescale' must be a number; got {s['rescale']!r}.")
+    if s["preprocessing_function"] is not None and not callable(s["preprocessing_function"]):
+        raise ValueError("augmentation setting 'preprocessing_function' must be callable.")
+    if s["fill_mode"] not in FILL_MODES:
+        raise ValueError(
+            f"augmentation setting 'fill_mode' must be one of {FILL_MODES}; got {s['fill_mode']!r}."
+        )
+    return s
+
+
+def _range_pair(name, value, around):
+    if isinstance(value, Real) and not isinstance(value, bool) and around is not None:
+        if not 0 <= value < around:
+            raise ValueError(
+                f"augmentation setting {name!r} as a number z gives ({around} - z, {around} + z), "
+                f"so it must be in [0, {around}); got {value!r}."
+            )
+        return (around - float(value), around + float(value))
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, Real) and not isinstance(v, bool) for v in value)
+        and 0 < value[0] <= value[1]
+    ):
+        return (float(value[0]), float(value[1]))
+    raise ValueError(
+        f"augmentation setting {name!r} must be a pair (low, high) with 0 < low <= high"
+        + (" or a number z for (1 - z, 1 + z)" if around is not None else "")
+        + f"; got {value!r}."
+    )
+
+
+# -- vectorised geometry ---------------------------------------------------------
+
+
+def _chunks(n: int, size: int) -> Iterator[slice]:
+    return (slice(start, start + size) for start in range(0, n, size))
+
+
+def _between(u: np.ndarray, low: float, high: float) -> np.ndarray:
+    return low + u * (high - low)
+
+
+def _pixels(shift_range: float, size: int) -> float:
+    """A shift range as pixels: below 1 it is a fraction of the size, as in ImageDataGenerator."""
+    return shift_range * size if shift_range < 1 else float(shift_range)
+
+
+def _affine_warp(X, maps, shifts, fill_mode: str, cval: float) -> np.ndarray:
+    """Resample each image through its map, bilinearly, about the image centre.
+
+    Output pixel ``p`` of image ``n`` reads input position
+    ``maps[n] @ (p - centre) + centre + shifts[n]``.
+    """
+    n, height, width, channels = X.shape
+    centre = np.array([(height - 1) / 2.0, (width - 1) / 2.0])
+    grid = np.stack(np.meshgrid(np.arange(height), np.arange(width), indexing="ij"), -1)
+    grid = grid.reshape(-1, 2) - centre
+    source = np.einsum("nij,pj->npi", maps, grid) + centre + shifts[:, None, :]
+    rows, cols = source[..., 0], source[..., 1]
+    row0, col0 = np.floor(rows), np.floor(cols)
+    row_frac = (rows - row0)[..., None].astype(np.float32)
+    col_frac = (cols - col0)[..., None].astype(np.float32)
+    row0, col0 = row0.astype(np.int64), col0.astype(np.int64)
+    images = np.arange(n)[:, None]
+
+    def corner(r, c):
+        r_in, r_ok = _fill_index(r, height, fill_mode)
+        c_in, c_ok = _fill_index(c, width, fill_mode)
+        values = X[images, r_in, c_in]
+        if fill_mode == "constant":
+            values = np.where((r_ok & c_ok)[..., None], values, np.float32(cval))
+        return values
+
+    top = corner(row0, col0) * (1 - col_frac) + corner(row0, col0 + 1) * col_frac
+    bottom = corner(row0 + 1, col0) * (1 - col_frac) + corner(row0 + 1, col0 + 1) * col_frac
+    out = top * (1 - row_frac) + bottom * row_frac
+    return out.reshape(n, height, width, channels).astype(np.float32, copy=False)
+
+
+def _fill_index(index: np.ndarray, size: int, fill_mode: str):
+    """Map indices outside ``[0, size)`` back inside, per fill mode; also say which were inside."""
+    inside = (index >= 0) & (index < size)
+    if fill_mode == "reflect":  # d c b a | a b c d | d c b a
+        index = np.mod(index, 2 * size)
+        index = np.where(index >= size, 2 * size - 1 - index, index)
+    elif fill_mode == "wrap":
+        index = np.mod(index, size)
+    else:
+        index = np.clip(index, 0, size - 1)
+    return index, inside

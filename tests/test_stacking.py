@@ -1,0 +1,217 @@
+"""oof_predict, and the stacking example built on it."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_iris, make_multilabel_classification, make_regression
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import (
+    GroupKFold,
+    KFold,
+    ShuffleSplit,
+    StratifiedKFold,
+    cross_val_predict,
+    train_test_split,
+)
+from sklearn.multiclass import OneVsRestClassifier
+
+from sk_kerasbag import (
+    BaggedKerasClassifier,
+    KFoldKerasClassifier,
+    KFoldKerasRegressor,
+    load_digits_images,
+    oof_predict,
+)
+from sk_kerasbag.stacking import _majority_vote
+
+from .builders import dense_classifier, dense_regressor
+
+FAST = dict(epochs=2, batch_size=32, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(X))
+    return X[order][:120], y[order][:120], X[order][120:]
+
+
+@pytest.mark.parametrize(
+    "method", ["predict_proba", "predict", "decision_function", "predict_log_proba"]
+)
+@pytest.mark.parametrize("cv", [3, KFold(4, shuffle=True, random_state=1)], ids=["int", "KFold"])
+def test_oof_train_equals_cross_val_predict(iris, method, cv):
+    X, y, X_test = iris
+    model = LogisticRegression(max_iter=1000)
+    oof, _ = oof_predict(model, X, y, X_test, cv=cv, method=method)
+    assert_array_equal(oof, cross_val_predict(model, X, y, cv=cv, method=method))
+
+
+def test_groups_and_fit_params_are_passed_as_cross_val_predict_does(iris):
+    X, y, X_test = iris
+    groups = np.arange(len(X)) % 6
+    weights = np.linspace(0.5, 2.0, len(X))
+    model = LogisticRegression(max_iter=1000)
+    oof, _ = oof_predict(
+        model, X, y, X_test, cv=GroupKFold(3), groups=groups, params={"sample_weight": weights}
+    )
+    expected = cross_val_predict(
+        model,
+        X,
+        y,
+        cv=GroupKFold(3),
+        groups=groups,
+        method="predict_proba",
+        params={"sample_weight": weights},
+    )
+    assert_array_equal(oof, expected)
+
+
+def test_test_predictions_are_the_mean_of_the_fold_models(iris):
+    X, y, X_test = iris
+    cv = StratifiedKFold(3)
+    model = LogisticRegression(max_iter=1000)
+    _, test, folds = oof_predict(model, X, y, X_test, cv=cv, return_fold_predictions=True)
+    assert len(folds) == 3
+    for (train, _), fold in zip(cv.split(X, y), folds):
+        assert_allclose(fold, clone(model).fit(X[train], y[train]).predict_proba(X_test))
+    assert_allclose(test, np.mean(folds, axis=0))
+    assert_allclose(test.sum(axis=1), 1.0)
+
+
+def test_without_test_rows_and_in_parallel(iris):
+    X, y, X_test = iris
+    model = LogisticRegression(max_iter=1000)
+    oof, test = oof_predict(model, X, y)
+    assert test is None and oof.shape == (len(X), 3)
+    assert oof_predict(model, X, y, return_fold_predictions=True)[2] is None
+    parallel = oof_predict(model, X, y, X_test, n_jobs=2)
+    assert_array_equal(parallel[0], oof)
+    assert_allclose(parallel[1], oof_predict(model, X, y, X_test)[1])
+
+
+def test_regressor_predictions():
+    X, y = make_regression(n_samples=60, n_features=4, noise=1.0, random_state=0)
+    oof, test, folds = oof_predict(
+        Ridge(), X[:50], y[:50], X[50:], cv=5, method="predict", return_fold_predictions=True
+    )
+    assert_array_equal(oof, cross_val_predict(Ridge(), X[:50], y[:50], cv=5))
+    assert test.shape == (10,)
+    assert_allclose(test, np.mean(folds, axis=0))
+
+
+def test_classifier_labels_are_voted():
+    assert_array_equal(
+        _majority_vote([np.array([1, 2, 0]), np.array([1, 0, 2]), np.array([3, 0, 2])]), [1, 0, 2]
+    )
+    # A tie goes to the smallest label.
+    assert_array_equal(_majority_vote([np.array(["b", "a"]), np.array(["a", "b"])]), ["a", "a"])
+
+
+def test_keras_ensemble_equals_cross_val_predict(iris):
+    X, y, X_test = iris
+    ensemble = BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST)
+    cv = KFold(3, shuffle=True, random_state=0)
+    oof, test = oof_predict(ensemble, X, y, X_test, cv=cv)
+    assert_array_equal(oof, cross_val_predict(ensemble, X, y, cv=cv, method="predict_proba"))
+    assert test.shape == (len(X_test), 3)
+
+
+def test_prefit_kfold_ensemble_reuses_its_folds(iris):
+    X, y, X_test = iris
+    kfold = KFoldKerasClassifier(dense_classifier, n_splits=3, **FAST).fit(X, y)
+    oof, test, folds = oof_predict(kfold, X, y, X_test, cv="prefit", return_fold_predictions=True)
+    assert_array_equal(oof, kfold.oof_proba_)
+    assert_allclose(test, kfold.predict_proba(X_test))
+    assert_allclose(folds, kfold.member_predictions(X_test))
+    labels, voted = oof_predict(kfold, X, y, X_test, cv="prefit", method="predict")
+    assert_array_equal(labels, kfold.classes_[kfold.oof_proba_.argmax(axis=1)])
+    assert set(voted) <= set(kfold.classes_)
+
+
+def test_prefit_kfold_regressor():
+    X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+    y = y / y.std()
+    kfold = KFoldKerasRegressor(dense_regressor, n_splits=3, **FAST).fit(X[:50], y[:50])
+    oof, test = oof_predict(kfold, X[:50], y[:50], X[50:], cv="prefit", method="predict")
+    assert_array_equal(oof, kfold.oof_prediction_)
+    assert_allclose(test, kfold.predict(X[50:]), rtol=1e-5)
+
+
+def test_prefit_errors(iris):
+    X, y, X_test = iris
+    with pytest.raises(TypeError, match='cv="prefit" needs a fitted KFoldKerasClassifier'):
+        oof_predict(LogisticRegression(), X, y, cv="prefit")
+    kfold = KFoldKerasClassifier(dense_classifier, n_splits=2, **FAST)
+    with pytest.raises(Exception, match="not fitted"):
+        oof_predict(kfold, X, y, cv="prefit")
+    kfold.fit(X, y)
+    with pytest.raises(ValueError, match="X has 20 rows, but the estimator was fitted on 120"):
+        oof_predict(kfold, X[:20], y[:20], cv="prefit")
+    with pytest.raises(ValueError, match="has no decision_function"):
+        oof_predict(kfold, X, y, cv="prefit", method="decision_function")
+    oof, _ = oof_predict(kfold, X, y, cv="prefit")
+    oof[:] = 0  # a copy, not the estimator's own array
+    assert kfold.oof_proba_.sum() > 0
+    with pytest.warns(UserWarning, match="made with tta=0 at fit"):
+        oof_predict(
+            kfold.set_params(augmentation={"rescale": 1.0}, tta=2), X, y, X_test, cv="prefit"
+        )
+
+
+def test_prefit_needs_folds_that_partition_the_rows(iris):
+    X, y, _ = iris
+    kfold = KFoldKerasClassifier(
+        dense_classifier, cv=ShuffleSplit(2, test_size=0.3, random_state=0), **FAST
+    ).fit(X, y)
+    with pytest.raises(ValueError, match="hold out every row exactly once"):
+        oof_predict(kfold, X, y, cv="prefit")
+
+
+def test_method_is_checked_before_any_fold_trains():
+    X, y = make_regression(n_samples=30, n_features=3, random_state=0)
+    with pytest.raises(ValueError, match=r"Ridge has no predict_proba\(\)"):
+        oof_predict(Ridge(), X, y)
+    with pytest.raises(ValueError, match="method must be one of"):
+        oof_predict(Ridge(), X, y, method="predict_probas")
+
+
+def test_multilabel_targets_as_cross_val_predict():
+    X, Y = make_multilabel_classification(n_samples=60, n_classes=3, random_state=0)
+    model = OneVsRestClassifier(LogisticRegression(max_iter=500))
+    oof, test = oof_predict(model, X[:50], Y[:50], X[50:], cv=3)
+    assert_array_equal(oof, cross_val_predict(model, X[:50], Y[:50], cv=3, method="predict_proba"))
+    assert test.shape == (10, 3)
+
+
+def test_cv_must_partition_the_rows(iris):
+    X, y, _ = iris
+    with pytest.raises(ValueError, match="partition the rows"):
+        oof_predict(LogisticRegression(), X, y, cv=ShuffleSplit(3, test_size=0.2, random_state=0))
+
+
+def _stacking_example():
+    path = Path(__file__).resolve().parents[1] / "examples" / "stacking.py"
+    spec = importlib.util.spec_from_file_location("stacking_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stacking_example_is_within_one_point_of_its_best_base_model():
+    example = _stacking_example()
+    X, y = load_digits_images()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=0
+    )
+    settings = dict(epochs=3, members=2, cv=3)
+    base_scores, blend_score = example.blend(X_train, y_train, X_test, y_test, **settings)
+    assert set(base_scores) == {"bagged CNN", "K-fold dense net", "logistic regression"}
+    assert min(base_scores.values()) > 0.8
+    assert blend_score >= max(base_scores.values()) - 0.01
+    stack_score = example.stack(X_train, y_train, X_test, y_test, **dict(settings, cv=2))
+    assert stack_score >= max(base_scores.values()) - 0.01
