@@ -90,8 +90,9 @@ _DRAWS = (
 
 # Keep a fitted standard deviation of 0 from dividing by zero, as Keras does.
 _STD_EPSILON = 1e-6
-# Images warped at once: bounds the warp's temporary arrays for large X.
-_WARP_CHUNK = 256
+# Pixels warped at once: the warp's temporary arrays take about ten times its
+# input, so large X (and large images) are warped a slice at a time.
+_WARP_PIXELS = 2**21
 
 TRAINING_STREAM = 0
 TTA_STREAM = 1
@@ -285,7 +286,8 @@ class ImageAugmentation:
         if self.moves_pixels:
             maps, shifts = self._affine_maps(draws, X.shape[1:3])
             warped = np.empty_like(X)
-            for rows in _chunks(len(X), _WARP_CHUNK):
+            rows_per_chunk = max(1, _WARP_PIXELS // (X.shape[1] * X.shape[2]))
+            for rows in _chunks(len(X), rows_per_chunk):
                 warped[rows] = _affine_warp(
                     X[rows], maps[rows], shifts[rows], s["fill_mode"], s["cval"]
                 )
@@ -382,6 +384,11 @@ class GeneratorAugmentation:
         return {"x": flow, "shuffle": False}
 
     def augment(self, X, preprocessing, seed: int) -> np.ndarray:
+        if not isinstance(preprocessing, GeneratorPreprocessing):
+            raise ValueError(
+                "TTA with a generator object needs members fitted with a generator object "
+                "(its fitted statistics and standardize); refit, or use a dict augmentation."
+            )
         # The current object (read at predict time) carrying the member's fitted statistics.
         generator = copy.deepcopy(self.generator)
         for name, value in preprocessing.fitted_attributes.items():

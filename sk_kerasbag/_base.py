@@ -17,6 +17,7 @@ supplied by two small sets of hooks:
 
 from __future__ import annotations
 
+import copy
 import logging
 from numbers import Integral, Real
 from typing import Any
@@ -135,7 +136,7 @@ class BaseKerasEnsemble(BaseEstimator):
             **self._target_validation,
         )
         self.input_shape_ = X.shape[1:]
-        augmentation, _ = self._prediction_passes(X)
+        augmentation, n_passes = self._prediction_passes(X)
         sample_weight = self._validated_sample_weight(sample_weight, X)
         y_codes, sample_weight = self._validate_target(y, sample_weight)
         builder = make_builder(
@@ -177,7 +178,8 @@ class BaseKerasEnsemble(BaseEstimator):
         self.histories_ = [member.history for member in results]
         self.preprocessing_ = [member.preprocessing for member in results]
         self._seeds = [plan.seed for plan in plans]
-        self._fit_tta = self.tta
+        # What made the held-out predictions, to tell when test predictions differ.
+        self._heldout_passes = (n_passes, copy.deepcopy(self.augmentation))
         self._log_members()
         if self._wants_heldout():
             self._store_heldout(X, y_codes, plans)

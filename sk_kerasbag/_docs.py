@@ -47,8 +47,9 @@ PARAMETERS = {
     "tta": """tta : int, default=0
         Test-time augmentation: each member's prediction is the mean of its
         clean pass and ``tta`` augmented passes (probabilities averaged, so
-        rows still sum to 1; row ``i`` always describes input ``i``, and an
-        image's transforms are seeded by its content, not its position).
+        rows still sum to 1; row ``i`` always describes input ``i``; with a
+        dict, or an object with ``random_transform``, an image's transforms
+        are seeded by its content, not its position).
         Read at predict time, so ``set_params(tta=5)`` on a fitted estimator
         changes its predictions without refitting. Held-out predictions made
         during ``fit`` use the value set at fit.""",

@@ -64,7 +64,8 @@ def oof_predict(
         classifiers, ``KFold`` otherwise, both unshuffled). ``"prefit"``
         reuses a fitted K-fold estimator's folds instead of training: its
         out-of-fold predictions from ``fit`` and its members' predictions on
-        ``X_test``. ``X`` and ``y`` must then be the data it was fitted on.
+        ``X_test``. ``X`` and ``y`` must then be the data it was fitted on;
+        ``groups``, ``params`` and ``n_jobs`` are not used.
     method : {"predict_proba", "predict", "decision_function", "predict_log_proba"}, \
 default="predict_proba"
         Method of the fitted folds to call.
@@ -216,13 +217,16 @@ def _prefit_predictions(estimator, X, X_test, method):
             'cv="prefit" needs an estimator whose folds hold out every row exactly once; '
             "its cv does not partition the rows."
         )
-    if estimator.tta != estimator._fit_tta:
-        warnings.warn(
-            f"The out-of-fold predictions were made with tta={estimator._fit_tta} at fit, "
-            f"the test predictions use tta={estimator.tta}; the meta-model's train and test "
-            "features then differ in kind.",
-            UserWarning,
-        )
+    if X_test is not None:
+        n_passes = estimator._prediction_passes(X_test)[1]
+        fit_passes, fit_augmentation = estimator._heldout_passes
+        if n_passes != fit_passes or (n_passes and estimator.augmentation != fit_augmentation):
+            warnings.warn(
+                f"The out-of-fold predictions were made with {fit_passes} TTA passes at fit, "
+                f"the test predictions with {n_passes} passes or another augmentation; the "
+                "meta-model's train and test features then differ in kind.",
+                UserWarning,
+            )
 
     def as_method(output):
         if method == "predict":

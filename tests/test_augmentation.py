@@ -95,12 +95,33 @@ def test_rotation_matches_scipy(fill_mode, scipy_mode):
 
 def test_flips_and_identity_are_exact():
     X = np.random.default_rng(0).random((6, 5, 4, 3)).astype(np.float32)
-    draws = np.full((6, 10), 0.5)
+    draws = np.full((6, 10), 0.5)  # the middle of every range: no change
+    moves = ImageAugmentation({"rotation_range": 30, "shear_range": 10, "width_shift_range": 0.2})
+    assert_array_equal(moves.random_transform(X, draws), X)
     draws[:, 7] = [0.1, 0.9, 0.2, 0.8, 0.3, 0.7]  # the horizontal flip's draw: < 0.5 flips
-    assert_array_equal(ImageAugmentation({"rotation_range": 0}).random_transform(X, draws), X)
     flipped = ImageAugmentation({"horizontal_flip": True}).random_transform(X, draws)
     assert_array_equal(flipped[0::2], X[0::2, :, ::-1])
     assert_array_equal(flipped[1::2], X[1::2])
+
+
+@pytest.mark.skipif(ImageDataGenerator is None, reason="Keras no longer ships ImageDataGenerator")
+@pytest.mark.parametrize(
+    "settings, column, draw, keras_transform",
+    [
+        ({"rotation_range": 40}, 0, 0.75, {"theta": -20}),  # Keras turns the other way
+        ({"shear_range": 20}, 3, 0.75, {"shear": 10}),
+        ({"zoom_range": 0.2}, 4, 0.75, {"zy": 1.1}),
+        ({"zoom_range": 0.2}, 5, 0.25, {"zx": 0.9}),
+        ({"channel_shift_range": 0.4}, 8, 0.875, {"channel_shift_intensity": 0.3}),
+    ],
+)
+def test_transforms_match_image_data_generator(settings, column, draw, keras_transform):
+    X = np.random.default_rng(0).random((1, 9, 9, 2)).astype(np.float32)
+    draws = np.full((1, 10), 0.5)
+    draws[0, column] = draw
+    ours = ImageAugmentation(settings).random_transform(X, draws)[0]
+    theirs = ImageDataGenerator(fill_mode="nearest").apply_transform(X[0], keras_transform)
+    assert_allclose(ours, theirs, atol=1e-6)
 
 
 def test_tta_passes_are_reproducible_and_seeded_by_image_content():
@@ -187,11 +208,9 @@ def test_augmented_training_learns_and_tta_keeps_rows_aligned(digits):
 def test_tta_is_read_at_predict_time(images):
     X, y = images
     clf = BaggedKerasClassifier(small_cnn, n_estimators=2, augmentation=MILD, **FAST).fit(X, y)
-    members = list(clf.estimators_)
     plain = clf.predict_proba(X)
     clf.set_params(tta=3)
     with_tta = clf.predict_proba(X)
-    assert clf.estimators_ == members
     assert not np.allclose(plain, with_tta)
     assert_allclose(with_tta.sum(axis=1), 1.0, rtol=1e-6)
     # Each image's passes depend on the image, not on its position or neighbours.
@@ -323,8 +342,10 @@ def test_image_transforms_need_images():
 
 def test_tta_without_augmentation_or_with_bad_values_is_refused(images):
     X, y = images
+    unfitted = KFoldKerasClassifier(small_cnn, tta=2, **FAST)
     with pytest.raises(ValueError, match="tta=2 needs an augmentation"):
-        KFoldKerasClassifier(small_cnn, tta=2, **FAST).fit(X, y)  # before any training
+        unfitted.fit(X, y)
+    assert not hasattr(unfitted, "estimators_")  # refused before any member trained
     clf = BaggedKerasClassifier(small_cnn, n_estimators=1, **FAST).fit(X, y)
     with pytest.raises(ValueError, match="tta=2 needs an augmentation"):
         clf.set_params(tta=2).predict(X)
@@ -332,6 +353,15 @@ def test_tta_without_augmentation_or_with_bad_values_is_refused(images):
         clf.set_params(tta=-1).predict(X)
     with pytest.raises(InvalidParameterError, match="augmentation"):
         clf.set_params(tta=0, augmentation="flip").predict(X)
+
+
+@pytest.mark.skipif(ImageDataGenerator is None, reason="Keras no longer ships ImageDataGenerator")
+def test_tta_with_a_generator_needs_members_fitted_with_one(images):
+    X, y = images
+    clf = BaggedKerasClassifier(small_cnn, n_estimators=1, augmentation=MILD, **FAST).fit(X, y)
+    clf.set_params(augmentation=ImageDataGenerator(rotation_range=10), tta=1)
+    with pytest.raises(ValueError, match="needs members fitted with a generator object"):
+        clf.predict(X)
 
 
 def test_deterministic_preprocessing_stays_as_fitted(images):

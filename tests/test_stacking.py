@@ -1,6 +1,7 @@
 """oof_predict, and the stacking example built on it."""
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,21 @@ def test_prefit_kfold_ensemble_reuses_its_folds(iris):
     assert_allclose(folds, kfold.member_predictions(X_test))
     labels, voted = oof_predict(kfold, X, y, X_test, cv="prefit", method="predict")
     assert_array_equal(labels, kfold.classes_[kfold.oof_proba_.argmax(axis=1)])
-    assert set(voted) <= set(kfold.classes_)
+    member_labels = [kfold.classes_[p.argmax(axis=1)] for p in kfold.member_predictions(X_test)]
+    assert_array_equal(voted, _majority_vote(member_labels))
+
+
+def test_prefit_warns_when_test_predictions_use_other_tta():
+    X, y = load_digits_images()
+    kfold = KFoldKerasClassifier(
+        dense_classifier, n_splits=2, augmentation={"horizontal_flip": True}, **FAST
+    ).fit(X[:100], y[:100])
+    kfold.set_params(tta=2)
+    with pytest.warns(UserWarning, match="made with 0 TTA passes at fit"):
+        oof_predict(kfold, X[:100], y[:100], X[100:120], cv="prefit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no test rows, no test predictions to differ
+        oof_predict(kfold, X[:100], y[:100], cv="prefit")
 
 
 def test_prefit_kfold_regressor():
@@ -157,7 +172,8 @@ def test_prefit_errors(iris):
     oof, _ = oof_predict(kfold, X, y, cv="prefit")
     oof[:] = 0  # a copy, not the estimator's own array
     assert kfold.oof_proba_.sum() > 0
-    with pytest.warns(UserWarning, match="made with tta=0 at fit"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an augmentation that moves nothing adds no passes
         oof_predict(
             kfold.set_params(augmentation={"rescale": 1.0}, tta=2), X, y, X_test, cv="prefit"
         )
