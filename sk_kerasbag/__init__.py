@@ -2,6 +2,8 @@
 
 from .bagging import BaggedKerasClassifier, BaggedKerasRegressor
 from .datasets import load_digits_images
+from .directory import DirectoryBaggedClassifier, DirectoryKFoldClassifier
+from .folders import list_images
 from .kfold import KFoldKerasClassifier, KFoldKerasRegressor
 from .stacking import oof_predict
 
@@ -10,8 +12,11 @@ __version__ = "0.1.0"
 __all__ = [
     "BaggedKerasClassifier",
     "BaggedKerasRegressor",
+    "DirectoryBaggedClassifier",
+    "DirectoryKFoldClassifier",
     "KFoldKerasClassifier",
     "KFoldKerasRegressor",
+    "list_images",
     "load_digits_images",
     "oof_predict",
 ]

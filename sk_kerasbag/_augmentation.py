@@ -35,12 +35,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import math
 from numbers import Real
 from typing import Any, Iterator
 
 import keras
 import numpy as np
+
+from ._batches import SequenceBatches, chunks, fit_inputs, in_memory
 
 __all__ = ["make_augmentation", "stream_seed"]
 
@@ -94,7 +95,6 @@ _STD_EPSILON = 1e-6
 # input, so large X (and large images) are warped a slice at a time.
 _WARP_PIXELS = 2**21
 
-TRAINING_STREAM = 0
 TTA_STREAM = 1
 
 
@@ -116,10 +116,6 @@ def make_augmentation(spec: Any) -> NoAugmentation | ImageAugmentation | Generat
         "object with a .flow(X, y, batch_size=, shuffle=, seed=) method; "
         f"got {type(spec).__name__}."
     )
-
-
-def _array_training_data(X, y, sample_weight, batch_size) -> dict:
-    return {"x": X, "y": y, "sample_weight": sample_weight, "batch_size": batch_size}
 
 
 # -- fitted deterministic preprocessing ---------------------------------------------
@@ -202,7 +198,10 @@ class NoAugmentation:
         return Preprocessing()
 
     def training_data(self, X, y, sample_weight, *, batch_size, seed, preprocessing) -> dict:
-        return _array_training_data(preprocessing.transform(X), y, sample_weight, batch_size)
+        return fit_inputs(
+            X, y, sample_weight, prepare=_prepare_with(preprocessing), random=False,
+            batch_size=batch_size, seed=seed,
+        )  # fmt: skip
 
     def augment(self, X, preprocessing, seed: int) -> np.ndarray:
         raise ValueError(
@@ -246,30 +245,26 @@ class ImageAugmentation:
         featurewise = {name: settings.pop(name) for name in DETERMINISTIC_SETTINGS[-2:]}
         if not any(featurewise.values()):
             return Preprocessing(settings)
-        X = Preprocessing(settings).transform(X)
-        # Per channel (last axis), over rows and pixels, as ImageDataGenerator.fit.
-        axes = tuple(range(X.ndim - 1))
-        mean = X.mean(axis=axes, dtype=np.float64).astype(np.float32)
-        std = None
-        if featurewise["featurewise_std_normalization"]:
-            std = (X - mean).std(axis=axes, dtype=np.float64).astype(np.float32)
-        if not featurewise["featurewise_center"]:
-            mean = None
-        return Preprocessing(settings, mean, std)
+        mean, std = _channel_statistics(X, Preprocessing(settings).transform)
+        return Preprocessing(
+            settings,
+            mean if featurewise["featurewise_center"] else None,
+            std if featurewise["featurewise_std_normalization"] else None,
+        )
 
     def training_data(self, X, y, sample_weight, *, batch_size, seed, preprocessing) -> dict:
         if not self.has_random_transforms:
-            return _array_training_data(preprocessing.transform(X), y, sample_weight, batch_size)
+            prepare = _prepare_with(preprocessing)
+        else:
 
-        def augment_batch(x, rng):
-            return preprocessing.transform(
-                self.random_transform(x, rng.random((len(x), len(_DRAWS))))
-            )
+            def prepare(x, rng):
+                draws = rng.random((len(x), len(_DRAWS)))
+                return preprocessing.transform(self.random_transform(x, draws))
 
-        batches = AugmentedBatches(
-            augment_batch, X, y, sample_weight, batch_size=batch_size or 32, seed=seed
-        )
-        return {"x": batches, "shuffle": False}
+        return fit_inputs(
+            X, y, sample_weight, prepare=prepare, random=self.has_random_transforms,
+            batch_size=batch_size, seed=seed,
+        )  # fmt: skip
 
     def augment(self, X, preprocessing, seed: int) -> np.ndarray:
         # Draws seeded by each image's content, not its position: an image gets
@@ -287,7 +282,7 @@ class ImageAugmentation:
             maps, shifts = self._affine_maps(draws, X.shape[1:3])
             warped = np.empty_like(X)
             rows_per_chunk = max(1, _WARP_PIXELS // (X.shape[1] * X.shape[2]))
-            for rows in _chunks(len(X), rows_per_chunk):
+            for rows in chunks(len(X), rows_per_chunk):
                 warped[rows] = _affine_warp(
                     X[rows], maps[rows], shifts[rows], s["fill_mode"], s["cval"]
                 )
@@ -353,7 +348,11 @@ class GeneratorAugmentation:
         self.generator = generator
 
     def check_input(self, X) -> None:
-        pass
+        if not in_memory(X):
+            raise ValueError(
+                f"augmentation={type(self.generator).__name__}(...) flows in-memory arrays; "
+                "for image files use a dict of augmentation settings."
+            )
 
     def fit(self, X) -> GeneratorPreprocessing:
         generator = copy.deepcopy(self.generator)
@@ -423,6 +422,31 @@ def _numpy_random_state_kept() -> Iterator[None]:
         np.random.set_state(state)
 
 
+def _channel_statistics(X, transform, chunk_rows: int = 1024):
+    """Per-channel mean and standard deviation of ``transform(X)``, a chunk of rows at a time.
+
+    Over rows and pixels, as ``ImageDataGenerator.fit``; two passes (mean,
+    then squared deviations) so that rows read from files never need to be
+    held in memory together.
+    """
+    total, count = 0.0, 0
+    for rows in chunks(len(X), chunk_rows):
+        x = transform(X[rows])
+        total = total + x.reshape(-1, x.shape[-1]).sum(axis=0, dtype=np.float64)
+        count += x[..., 0].size
+    mean = total / count
+    squares = 0.0
+    for rows in chunks(len(X), chunk_rows):
+        x = transform(X[rows]).reshape(-1, X.shape[-1]) - mean
+        squares = squares + (x * x).sum(axis=0)
+    return mean.astype(np.float32), np.sqrt(squares / count).astype(np.float32)
+
+
+def _prepare_with(preprocessing):
+    """A batch-preparing function that applies the deterministic preprocessing only."""
+    return lambda x, rng: preprocessing.transform(x)
+
+
 def _content_keys(X: np.ndarray) -> list[int]:
     """A 63-bit key per image, from its bytes."""
     X = np.ascontiguousarray(X, dtype=np.float32)
@@ -439,60 +463,6 @@ def _content_draws(X: np.ndarray, seed: int) -> np.ndarray:
     digests = b"".join(hashlib.blake2b(x.tobytes(), digest_size=64, key=key).digest() for x in X)
     words = np.frombuffer(digests, dtype="<u4").reshape(len(X), 16)[:, : len(_DRAWS)]
     return words / 2.0**32
-
-
-# -- training batches ------------------------------------------------------------
-
-
-class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled, augmented training batches for one member.
-
-    Batch ``index`` of epoch ``e`` is a pure function of ``(seed, e, index)``,
-    so it does not matter in which order, or how often, Keras asks for it.
-    """
-
-    def __init__(self, augment, X, y, sample_weight, *, batch_size: int, seed: int):
-        super().__init__()
-        self.augment, self.X, self.y, self.sample_weight = augment, X, y, sample_weight
-        self.batch_size, self.seed = batch_size, seed
-        self.epoch = 0
-        self._order = None
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.X) / self.batch_size)
-
-    def __getitem__(self, index: int):
-        if self._order is None:
-            epoch_rng = np.random.default_rng([self.seed, TRAINING_STREAM, self.epoch])
-            self._order = epoch_rng.permutation(len(self.X))
-        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        rng = np.random.default_rng([self.seed, TRAINING_STREAM, self.epoch, index])
-        batch = (self.augment(self.X[rows], rng), self.y[rows])
-        if self.sample_weight is not None:
-            batch += (self.sample_weight[rows],)
-        return batch
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self._order = None
-
-
-class SequenceBatches(keras.utils.PyDataset):
-    """A Keras 3 dataset over any sequence of batches (such as a ``tf_keras`` iterator)."""
-
-    def __init__(self, sequence):
-        super().__init__()
-        self.sequence = sequence
-
-    def __len__(self) -> int:
-        return len(self.sequence)
-
-    def __getitem__(self, index: int):
-        return self.sequence[index]
-
-    def on_epoch_end(self) -> None:
-        if callable(getattr(self.sequence, "on_epoch_end", None)):
-            self.sequence.on_epoch_end()
 
 
 # -- settings ------------------------------------------------------------------
@@ -572,10 +542,6 @@ def _range_pair(name, value, around):
 
 
 # -- vectorised geometry ---------------------------------------------------------
-
-
-def _chunks(n: int, size: int) -> Iterator[slice]:
-    return (slice(start, start + size) for start in range(0, n, size))
 
 
 def _between(u: np.ndarray, low: float, high: float) -> np.ndarray:

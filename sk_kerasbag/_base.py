@@ -34,6 +34,7 @@ from sklearn.utils.validation import (
 )
 
 from ._augmentation import TTA_STREAM, NoAugmentation, make_augmentation, stream_seed
+from ._batches import chunks
 from ._builder import ROUTE_PREFIX, OutputSpec, build_checked, make_builder, routed_params
 from ._members import MemberPlan, predict_rows, seeded, train_member
 from ._splitting import carve_validation
@@ -127,15 +128,7 @@ class BaseKerasEnsemble(BaseEstimator):
     # -- fit -----------------------------------------------------------------
 
     def _fit(self, X, y, *, sample_weight=None, validation_data=None, groups=None):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            allow_nd=True,
-            dtype=np.float32,
-            **self._target_validation,
-        )
-        self.input_shape_ = X.shape[1:]
+        X, y = self._validate_training_data(X, y)
         augmentation, n_passes = self._prediction_passes(X)
         sample_weight = self._validated_sample_weight(sample_weight, X)
         y_codes, sample_weight = self._validate_target(y, sample_weight)
@@ -185,6 +178,20 @@ class BaseKerasEnsemble(BaseEstimator):
             self._store_heldout(X, y_codes, plans)
         return self
 
+    def _validate_training_data(self, X, y):
+        """Check the training rows and targets; set ``input_shape_``."""
+        X, y = validate_data(
+            self, X, y, allow_nd=True, dtype=np.float32, **self._target_validation
+        )
+        self.input_shape_ = X.shape[1:]
+        return X, y
+
+    def _validate_rows(self, X):
+        """Check rows given after the training data (validation or prediction rows)."""
+        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        self._check_input_shape(X)
+        return X
+
     def _validated_sample_weight(self, sample_weight, X):
         if sample_weight is None:
             return None
@@ -213,10 +220,7 @@ class BaseKerasEnsemble(BaseEstimator):
                 "validation_data must be a tuple (X_val, y_val) or "
                 "(X_val, y_val, sample_weight_val)."
             )
-        X_val = validate_data(
-            self, validation_data[0], reset=False, allow_nd=True, dtype=np.float32
-        )
-        self._check_input_shape(X_val)
+        X_val = self._validate_rows(validation_data[0])
         y_val = self._encode_target(self._target_codes(validation_data[1]))
         if len(y_val) != len(X_val):
             raise ValueError(
@@ -230,10 +234,9 @@ class BaseKerasEnsemble(BaseEstimator):
         """Average each row's predictions over the members that never saw it."""
         totals = np.zeros((len(X), self._n_output_columns()))
         counts = np.zeros(len(X))
-        passes = self._prediction_passes(X)
         for k, plan in enumerate(plans):
             if len(plan.heldout_idx):
-                totals[plan.heldout_idx] += self._member_output(k, X[plan.heldout_idx], *passes)
+                totals[plan.heldout_idx] += self._soft_vote(X.take(plan.heldout_idx, axis=0), [k])
                 counts[plan.heldout_idx] += 1
         covered = counts > 0
         if not covered.all():
@@ -276,22 +279,39 @@ class BaseKerasEnsemble(BaseEstimator):
         """
         X = self._validate_predict_input(X)
         passes = self._prediction_passes(X)
-        return np.stack([self._member_output(k, X, *passes) for k in range(len(self.estimators_))])
+        members = range(len(self.estimators_))
+        return np.concatenate(
+            [
+                np.stack([self._member_output(k, X[rows], *passes) for k in members], axis=1)
+                for rows in chunks(len(X), self._prediction_chunk_rows)
+            ]
+        ).transpose(1, 0, 2)
 
     def _mean_member_output(self, X) -> np.ndarray:
         """Soft vote: the mean of the members' outputs."""
-        X = self._validate_predict_input(X)
-        passes = self._prediction_passes(X)
-        # A running sum, not member_predictions(X).mean(0): it never holds all
-        # members' outputs at once.
-        total = sum(self._member_output(k, X, *passes) for k in range(len(self.estimators_)))
-        return total / len(self.estimators_)
+        return self._soft_vote(self._validate_predict_input(X), range(len(self.estimators_)))
 
-    def _validate_predict_input(self, X) -> np.ndarray:
+    def _soft_vote(self, X, members) -> np.ndarray:
+        """The mean output of ``members`` on ``X``, a chunk of rows at a time.
+
+        Each chunk is read once (from files, when rows are image files) for
+        all members, and only one member's output per chunk is held at once.
+        """
+        passes = self._prediction_passes(X)
+        return np.concatenate(
+            [
+                sum(self._member_output(k, X[rows], *passes) for k in members) / len(members)
+                for rows in chunks(len(X), self._prediction_chunk_rows)
+            ]
+        )
+
+    @property
+    def _prediction_chunk_rows(self) -> int:
+        return max(self.batch_size or 32, 256)
+
+    def _validate_predict_input(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
-        self._check_input_shape(X)
-        return X
+        return self._validate_rows(X)
 
     def _check_input_shape(self, X):
         if X.shape[1:] != self.input_shape_:
@@ -337,10 +357,10 @@ class BaseKerasEnsemble(BaseEstimator):
                 seed = stream_seed(self._seeds[k], TTA_STREAM, p)
                 yield augmentation.augment(X, preprocessing, seed)
 
-        batch_size = max(self.batch_size or 32, 256)
         member = self.estimators_[k]
         total = sum(
-            self._transform_output(predict_rows(member, inputs, batch_size)) for inputs in passes()
+            self._transform_output(predict_rows(member, inputs, self._prediction_chunk_rows))
+            for inputs in passes()
         )
         return total / (1 + n_passes)
 

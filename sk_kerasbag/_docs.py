@@ -75,17 +75,29 @@ PARAMETERS = {
         Per member, the deterministic preprocessing of ``augmentation`` as
         fitted on its training rows (``rescale``, featurewise ``mean`` and
         ``std``, ...); applied to every input the member predicts.""",
-    "fitted": """estimators_ : list of keras.Model
+    "image_data": """image_size : (int, int), default=(256, 256)
+        ``(height, width)`` every image is resized to (bilinearly) when read.
+    color_mode : {"rgb", "grayscale", "rgba"}, default="rgb"
+        Channels of the images given to the model (3, 1 or 4).
+    rescale : float or None, default=None
+        Factor applied to the 0-255 pixel values when read, such as ``1 / 255``.
+    workers : int, default=1
+        Threads reading (decoding and resizing) the images of a batch.""",
+    "fitted_members": """estimators_ : list of keras.Model
         The fitted members.
     histories_ : list of dict
         Per member, each metric's per-epoch values.
     input_shape_ : tuple
-        Shape of one input row seen during fit.
+        Shape of one input row seen during fit.""",
+    "fitted": """{fitted_members}
     n_features_in_ : int
         Number of features (size of axis 1) seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names, when ``X`` was a DataFrame with string column names.""",
 }
+
+
+PARAMETERS["fitted"] = PARAMETERS["fitted"].format(**PARAMETERS)
 
 
 def fill_doc(obj: T) -> T:

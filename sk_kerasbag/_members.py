@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from ._augmentation import NoAugmentation
+from ._batches import validation_inputs
 from ._builder import build_checked
 
 
@@ -92,7 +93,7 @@ def release_training_state(model: keras.Model) -> None:
 
 def train_member(
     builder: Callable[[], keras.Model],
-    X: np.ndarray,
+    X: Any,
     y: np.ndarray,
     sample_weight: np.ndarray | None,
     plan: MemberPlan,
@@ -110,8 +111,11 @@ def train_member(
     ----------
     builder : callable
         Zero-argument function returning a fresh compiled model.
-    X, y : ndarray
-        The full (encoded) training data; the plan selects rows.
+    X : ndarray or ImageFiles
+        The full training rows (in memory, or image files read on demand);
+        the plan selects rows.
+    y : ndarray
+        The full encoded targets.
     sample_weight : ndarray or None
         Per-row weights for the full data.
     plan : MemberPlan
@@ -138,8 +142,9 @@ def train_member(
     X_train, y_train, w_train = _rows(X, y, sample_weight, plan.train_idx)
     preprocessing = augmentation.fit(X_train)
     if validation_data is not None:
-        X_val, *rest = validation_data
-        validation_data = (preprocessing.transform(X_val), *rest)
+        validation_data = validation_inputs(
+            validation_data, lambda x, rng: preprocessing.transform(x), batch_size
+        )
     with seeded(plan.seed):
         model = build_checked(builder)
         training_data = augmentation.training_data(
@@ -163,7 +168,8 @@ def train_member(
 
 def _rows(X, y, sample_weight, idx) -> tuple[Any, Any, Any]:
     weights = None if sample_weight is None else sample_weight[idx]
-    return X[idx], y[idx], weights
+    # take() keeps rows read from files lazy; for arrays it is X[idx].
+    return X.take(idx, axis=0), y[idx], weights
 
 
 def _plain_history(history: dict) -> dict[str, list[float]]:

@@ -27,16 +27,17 @@ class BaggingMixin:
     """Row splitting and ``fit`` signature shared by the bagged estimators."""
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self, X, y=None, sample_weight=None, validation_data=None):
         """Train ``n_estimators`` members, each on its own random draw of rows.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, ...)
             Training rows: a 2-D table (also a DataFrame) or N-D arrays such as
-            images of shape (n_samples, height, width, channels).
+            images of shape (n_samples, height, width, channels). Directory
+            estimators take a folder with one sub-folder per class, or image paths.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
+            Targets (None only for folder data, whose classes are its sub-folders).
         sample_weight : array-like of shape (n_samples,), default=None
             Per-row weights passed to Keras's loss.
         validation_data : tuple, default=None

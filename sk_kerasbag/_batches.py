@@ -1,0 +1,129 @@
+"""Feeding rows to Keras: whole arrays when they are in memory, batches otherwise.
+
+Rows are either a NumPy array or an :class:`~sk_kerasbag.folders.ImageFiles`
+(image files read on demand); both support ``len``, ``take(indices, axis=0)``
+(a subset, lazy for files) and ``rows[index]`` (an array, read for files).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterator
+
+import keras
+import numpy as np
+
+__all__ = ["RowBatches", "SequenceBatches", "chunks", "fit_inputs", "in_memory"]
+
+TRAINING_STREAM = 0
+
+
+def in_memory(X) -> bool:
+    """Whether ``X`` is an array, rather than rows read on demand."""
+    return isinstance(X, np.ndarray)
+
+
+def chunks(n: int, size: int) -> Iterator[slice]:
+    """Consecutive slices of at most ``size`` rows covering ``range(n)``."""
+    return (slice(start, start + size) for start in range(0, n, size))
+
+
+def fit_inputs(
+    X,
+    y,
+    sample_weight,
+    *,
+    prepare: Callable[[np.ndarray, np.random.Generator | None], np.ndarray],
+    random: bool,
+    batch_size: int | None,
+    seed: int | None,
+) -> dict:
+    """Keyword arguments for ``keras.Model.fit`` (``x`` and what goes with it).
+
+    In-memory rows without random transforms are prepared once and passed as
+    arrays, the fastest path; otherwise batches are prepared as Keras asks for
+    them, shuffled when a ``seed`` is given.
+    """
+    if in_memory(X) and not random:
+        return {
+            "x": prepare(X, None),
+            "y": y,
+            "sample_weight": sample_weight,
+            "batch_size": batch_size,
+        }
+    batches = RowBatches(prepare, X, y, sample_weight, batch_size=batch_size or 32, seed=seed)
+    return {"x": batches, "shuffle": False}
+
+
+def validation_inputs(validation_data: tuple, prepare, batch_size: int | None):
+    """``validation_data`` for ``keras.Model.fit``, prepared like the training rows."""
+    X, y, *weights = validation_data
+    if in_memory(X):
+        return (prepare(X, None), y, *weights)
+    weights = weights[0] if weights else None
+    return RowBatches(prepare, X, y, weights, batch_size=batch_size or 32, seed=None)
+
+
+class RowBatches(keras.utils.PyDataset):
+    """Batches of rows, prepared (read, augmented, preprocessed) on demand.
+
+    With a ``seed``, rows are shuffled per epoch and batch ``index`` of epoch
+    ``e`` is a pure function of ``(seed, e, index)``, so it does not matter in
+    which order, or how often, Keras asks for it. Without one, rows keep
+    their order (validation data).
+    """
+
+    def __init__(self, prepare, X, y, sample_weight, *, batch_size: int, seed: int | None):
+        # No enqueuer threads: measured, they slow training down on every
+        # backend (they compete with the training step for the GIL and the
+        # cores); TensorFlow prefetches batches on its own.
+        super().__init__()
+        self.prepare, self.X, self.y, self.sample_weight = prepare, X, y, sample_weight
+        self.batch_size, self.seed = batch_size, seed
+        self.epoch = 0
+        self._cached_order = (None, None)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.X) / self.batch_size)
+
+    def _order(self) -> np.ndarray:
+        epoch, order = self._cached_order
+        if epoch != self.epoch:
+            if self.seed is None:
+                order = np.arange(len(self.X))
+            else:
+                rng = np.random.default_rng([self.seed, TRAINING_STREAM, self.epoch])
+                order = rng.permutation(len(self.X))
+            self._cached_order = (self.epoch, order)
+        return order
+
+    def __getitem__(self, index: int):
+        rows = np.sort(self._order()[index * self.batch_size : (index + 1) * self.batch_size])
+        rng = None
+        if self.seed is not None:
+            rng = np.random.default_rng([self.seed, TRAINING_STREAM, self.epoch, index])
+        batch = (self.prepare(self.X[rows], rng), self.y[rows])
+        if self.sample_weight is not None:
+            batch += (self.sample_weight[rows],)
+        return batch
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+
+class SequenceBatches(keras.utils.PyDataset):
+    """A Keras 3 dataset over any sequence of batches (such as a ``tf_keras`` iterator)."""
+
+    def __init__(self, sequence):
+        super().__init__()
+        self.sequence = sequence
+
+    def __len__(self) -> int:
+        return len(self.sequence)
+
+    def __getitem__(self, index: int):
+        return self.sequence[index]
+
+    def on_epoch_end(self) -> None:
+        if callable(getattr(self.sequence, "on_epoch_end", None)):
+            self.sequence.on_epoch_end()

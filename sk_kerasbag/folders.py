@@ -1,0 +1,210 @@
+"""Image files as estimator input: listing folders, and reading images only when needed.
+
+Nothing here ever writes to, moves or deletes anything in the user's folders:
+splits are made on indices into a list of paths, and images are only read.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageFiles", "list_images", "read_image"]
+
+IMAGE_EXTENSIONS = frozenset(
+    {".bmp", ".gif", ".jpeg", ".jpg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"}
+)
+# Pillow mode and channel count of each colour mode.
+COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3), "rgba": ("RGBA", 4)}
+
+
+def list_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Every image file below ``folder``, with the class each one is in.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder; for training, with one sub-folder per class.
+
+    Returns
+    -------
+    paths : ndarray of str
+        Image files (by extension, case-insensitive: ``IMAGE_EXTENSIONS``) at
+        any depth below ``folder``, in sorted order of their path components.
+        Hidden files and folders (names starting with ".") are skipped. This
+        is the row order of fitting on, or predicting, ``folder``.
+    labels : ndarray of object
+        For each path, the name of the sub-folder of ``folder`` it is in (its
+        class); None for images directly in ``folder``.
+
+    Raises
+    ------
+    ValueError
+        If ``folder`` is not a folder.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"{os.fspath(folder)!r} is not a folder.")
+    found = []
+    for directory, subdirectories, files in os.walk(root, followlinks=True):
+        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        relative = Path(directory).relative_to(root).parts
+        found += [
+            (*relative, name)
+            for name in files
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+        ]
+    found.sort()
+    paths = np.array([os.path.join(root, *parts) for parts in found], dtype=str)
+    labels = np.array([parts[0] if len(parts) > 1 else None for parts in found], dtype=object)
+    return paths, labels
+
+
+def class_folder_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """``list_images(folder)`` for training: every image must be in a non-empty class sub-folder."""
+    paths, labels = list_images(folder)
+    if not len(paths):
+        raise ValueError(
+            f"No images found below {os.fspath(folder)!r} (looked for files ending in "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))})."
+        )
+    unlabelled = [path for path, label in zip(paths, labels) if label is None]
+    if unlabelled:
+        raise ValueError(
+            f"{unlabelled[0]!r} is directly in {os.fspath(folder)!r}, not in a class "
+            "sub-folder; put each image in a sub-folder named after its class."
+        )
+    classes = {
+        entry.name
+        for entry in os.scandir(folder)
+        if entry.is_dir() and not entry.name.startswith(".")
+    }
+    empty = sorted(classes - set(labels))
+    if empty:
+        raise ValueError(
+            f"Class folder {os.path.join(os.fspath(folder), empty[0])!r} has no images."
+        )
+    return paths, labels.astype(str)
+
+
+def read_image(path: str, image_size: tuple[int, int], color_mode: str = "rgb") -> np.ndarray:
+    """One image as float32 ``(height, width, channels)`` with values 0-255, resized bilinearly.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, if it cannot be read as an image.
+    """
+    return _decode(path, image_size, color_mode).astype(np.float32)
+
+
+def _decode(path: str, image_size: tuple[int, int], color_mode: str) -> np.ndarray:
+    """One image as its 8-bit ``(height, width, channels)`` pixels."""
+    mode, _ = COLOR_MODES[color_mode]
+    height, width = image_size
+    try:
+        with Image.open(path) as image:
+            # Lets JPEG decode straight to a smaller scale when the target is much smaller.
+            image.draft(mode, (width, height))
+            if image.mode != mode:
+                image = image.convert(mode)
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ValueError(f"Cannot read image file {path!r}: {error}") from error
+    return pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
+
+
+class ImageFiles:
+    """Image files that behave like a float32 image array read on demand.
+
+    ``len(files)``, ``files.shape`` (``(n, height, width, channels)``) and
+    ``files.take(indices, axis=0)`` (another ``ImageFiles``) never read a
+    file; ``files[rows]`` reads the selected images into an array.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        Image files, one per row.
+    image_size : (int, int)
+        ``(height, width)`` every image is resized to.
+    color_mode : {"grayscale", "rgb", "rgba"}, default="rgb"
+        Channels of the array.
+    rescale : float or None, default=None
+        Factor applied to the pixel values (0-255), such as ``1 / 255``.
+    workers : int, default=1
+        Threads reading the images of one request in parallel.
+    """
+
+    ndim = 4
+    dtype = np.dtype(np.float32)
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        image_size: tuple[int, int],
+        color_mode: str = "rgb",
+        rescale: float | None = None,
+        workers: int = 1,
+    ):
+        self.paths = np.asarray(paths, dtype=str)
+        self.image_size = tuple(image_size)
+        self.color_mode, self.rescale, self.workers = color_mode, rescale, workers
+        self._pool = None
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.paths), *self.image_size, COLOR_MODES[self.color_mode][1])
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def take(self, indices, axis: int = 0) -> ImageFiles:
+        if axis != 0:
+            raise ValueError("ImageFiles can only take rows (axis=0).")
+        return ImageFiles(
+            self.paths[indices], self.image_size, self.color_mode, self.rescale, self.workers
+        )
+
+    def __getitem__(self, rows) -> np.ndarray:
+        """Read the images at ``rows`` (a slice or an index array) into an array."""
+        images = self._map(self._decode, self.paths[rows])
+        if not images:
+            return np.empty((0, *self.shape[1:]), np.float32)
+        pixels = np.stack(images).astype(np.float32)
+        return pixels * np.float32(self.rescale) if self.rescale else pixels
+
+    def _map(self, function, paths) -> list:
+        if self.workers == 1 or len(paths) < 2:
+            return [function(path) for path in paths]
+        if self._pool is None:
+            # Kept for the object's life: starting threads per batch costs more than decoding.
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sk_kerasbag-images")
+        return list(self._pool.map(function, paths))
+
+    def __getstate__(self) -> dict:
+        return {**vars(self), "_pool": None}
+
+    def _decode(self, path: str) -> np.ndarray:
+        return _decode(path, self.image_size, self.color_mode)
+
+    def check_readable(self) -> None:
+        """Open every file's header, so a file that is no image fails now, by name."""
+
+        def check(path):
+            try:
+                with Image.open(path):
+                    pass
+            except (OSError, ValueError) as error:
+                raise ValueError(f"Cannot read image file {path!r}: {error}") from error
+
+        self._map(check, self.paths)
+
+    def __repr__(self) -> str:
+        return f"ImageFiles({len(self)} files, shape={self.shape})"

@@ -1,0 +1,242 @@
+"""Ensembles trained on image folders and path lists."""
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from PIL import Image
+from sklearn.model_selection import cross_val_predict, cross_val_score
+
+from sk_kerasbag import (
+    DirectoryBaggedClassifier,
+    DirectoryKFoldClassifier,
+    list_images,
+    load_digits_images,
+    oof_predict,
+)
+from sk_kerasbag.folders import ImageFiles, read_image
+
+from .builders import dense_classifier
+
+IMAGES = dict(image_size=(8, 8), color_mode="grayscale", rescale=1 / 255)
+FAST = dict(epochs=3, batch_size=16, random_state=0, **IMAGES)
+
+
+def _write_digits(root: Path, start: int, stop: int) -> None:
+    X, y = load_digits_images()
+    for i in range(start, stop):
+        folder = root / f"digit_{y[i]}"
+        if i % 7 == 0:  # images may sit at any depth below their class folder
+            folder = folder / "more"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((X[i, :, :, 0] * 255).round().astype(np.uint8)).save(
+            folder / f"{i:04d}.png"
+        )
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits")
+    _write_digits(root, 0, 200)
+    (root / "digit_0" / "notes.txt").write_text("not an image")
+    (root / "digit_1" / ".hidden.png").write_bytes(b"hidden files are skipped")
+    return root
+
+
+def _tree_fingerprint(root: Path) -> dict:
+    """Every file and folder below root, with the hash of each file's bytes."""
+    return {
+        str(path.relative_to(root)): (
+            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        )
+        for path in sorted(root.rglob("*"))
+    }
+
+
+def test_list_images_order_labels_and_filtering(folder, tmp_path):
+    paths, labels = list_images(folder)
+    assert len(paths) == 200
+    assert all(p.endswith(".png") and "/." not in p for p in paths)
+    parts = [Path(p).relative_to(folder).parts for p in paths]
+    assert parts == sorted(parts)
+    assert_array_equal(labels, [part[0] for part in parts])
+    image = Path(list_images(folder)[0][0]).read_bytes()
+    (tmp_path / "loose.png").write_bytes(image)
+    (tmp_path / "cls").mkdir()
+    (tmp_path / "cls" / "a.PNG").write_bytes(image)
+    paths, labels = list_images(tmp_path)
+    assert [Path(p).name for p in paths] == ["a.PNG", "loose.png"]
+    assert list(labels) == ["cls", None]
+
+
+def test_bagging_from_a_folder_learns_and_predicts_in_list_images_order(folder):
+    before = _tree_fingerprint(folder)
+    clf = DirectoryBaggedClassifier(
+        dense_classifier, n_estimators=2, oob_score=True, **{**FAST, "epochs": 15}
+    ).fit(folder)
+    assert_array_equal(clf.classes_, [f"digit_{d}" for d in range(10)])
+    assert clf.input_shape_ == (8, 8, 1)
+    paths, labels = list_images(folder)
+    proba = clf.predict_proba(folder)
+    assert proba.shape == (200, 10)
+    assert_allclose(clf.predict_proba(list(paths)), proba)
+    assert_allclose(clf.predict_proba(paths[::-1])[::-1], proba, rtol=1e-6)
+    # Row i is image i: the members' outputs on the images read by hand.
+    images = np.stack([read_image(p, (8, 8), "grayscale") for p in paths]) / 255
+    by_hand = np.mean([np.asarray(m(images.astype(np.float32))) for m in clf.estimators_], axis=0)
+    assert_allclose(proba, by_hand, rtol=1e-5, atol=1e-6)
+    assert clf.score(folder, labels) > 0.8
+    assert 0.5 < clf.oob_score_ <= 1.0
+    assert _tree_fingerprint(folder) == before  # nothing created, changed or removed
+
+
+def test_kfold_from_a_path_list_gives_out_of_fold_predictions(folder):
+    before = _tree_fingerprint(folder)
+    paths, labels = list_images(folder)
+    kfold = DirectoryKFoldClassifier(dense_classifier, n_splits=2, **FAST).fit(paths, labels)
+    assert kfold.oof_proba_.shape == (200, 10)
+    for member, (_, heldout) in zip(kfold.estimators_, kfold.folds_):
+        images = ImageFiles(paths[heldout], **IMAGES)[:]
+        assert_allclose(kfold.oof_proba_[heldout], np.asarray(member(images)), rtol=1e-5)
+    assert set(kfold.predict(paths[:20])) <= set(labels)
+    assert _tree_fingerprint(folder) == before
+
+
+def test_path_arrays_work_with_scikit_learn_model_selection(folder):
+    paths, labels = list_images(folder)
+    clf = DirectoryBaggedClassifier(dense_classifier, n_estimators=1, **FAST)
+    scores = cross_val_score(clf, paths, labels, cv=2)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    oof, test = oof_predict(clf, paths, labels, paths[:10], cv=2)
+    assert_array_equal(oof, cross_val_predict(clf, paths, labels, cv=2, method="predict_proba"))
+    assert test.shape == (10, 10)
+
+
+def test_joblib_round_trip(folder, tmp_path):
+    clf = DirectoryBaggedClassifier(dense_classifier, n_estimators=2, **FAST).fit(folder)
+    joblib.dump(clf, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    assert_array_equal(loaded.predict_proba(folder), clf.predict_proba(folder))
+
+
+def test_reading_threads_and_featurewise_statistics(folder):
+    paths, labels = list_images(folder)
+    settings = dict(n_estimators=1, augmentation={"featurewise_center": True}, **FAST)
+    one = DirectoryBaggedClassifier(dense_classifier, workers=1, **settings).fit(paths, labels)
+    two = DirectoryBaggedClassifier(dense_classifier, workers=2, **settings).fit(paths, labels)
+    assert_array_equal(one.predict_proba(paths), two.predict_proba(paths))
+    rows = one.estimators_samples_[0]
+    images = ImageFiles(paths, **IMAGES)[rows]
+    assert_allclose(one.preprocessing_[0].mean, images.mean(axis=(0, 1, 2)), rtol=1e-5)
+
+
+def test_augmentation_and_tta_from_files(folder):
+    clf = DirectoryKFoldClassifier(
+        dense_classifier, n_splits=2, augmentation={"rotation_range": 10}, tta=2, **FAST
+    ).fit(folder)
+    proba = clf.predict_proba(folder)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert not np.allclose(proba, clf.set_params(tta=0).predict_proba(folder))
+
+
+@pytest.fixture
+def copy_of(folder, tmp_path):
+    def make(n_images=40):
+        root = tmp_path / "data"
+        for path in list_images(folder)[0][:n_images]:
+            target = root / Path(path).relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(Path(path).read_bytes())
+        return root
+
+    return make
+
+
+def test_corrupt_image_is_named(copy_of):
+    root = copy_of()
+    (root / "digit_0" / "broken.png").write_bytes(b"this is not a PNG")
+    before = _tree_fingerprint(root)
+    clf = DirectoryBaggedClassifier(dense_classifier, n_estimators=1, **FAST)
+    with pytest.raises(ValueError, match=r"Cannot read image file .*broken\.png"):
+        clf.fit(root)
+    paths = list_images(root)[0]
+    good = [p for p in paths if "broken" not in p]
+    clf.fit(good, [Path(p).parent.name for p in good])
+    with pytest.raises(ValueError, match=r"Cannot read image file .*broken\.png"):
+        clf.predict(paths)
+    assert _tree_fingerprint(root) == before
+
+
+def test_truncated_image_is_named_when_read(copy_of):
+    root = copy_of()
+    image = Path(list_images(root)[0][0])
+    image.write_bytes(image.read_bytes()[:60])
+    with pytest.raises(ValueError, match=rf"Cannot read image file .*{image.name}"):
+        ImageFiles([str(image)], **IMAGES)[:]
+
+
+@pytest.mark.parametrize(
+    "arrange, message",
+    [
+        (
+            lambda root: (root / "empty").mkdir(),
+            "has no images",
+        ),
+        (
+            lambda root: (root / "loose.png").write_bytes(
+                Path(list_images(root)[0][0]).read_bytes()
+            ),
+            "not in a class sub-folder",
+        ),
+    ],
+    ids=["empty class folder", "image outside class folders"],
+)
+def test_folder_layout_errors(copy_of, arrange, message):
+    root = copy_of()
+    arrange(root)
+    with pytest.raises(ValueError, match=message):
+        DirectoryBaggedClassifier(dense_classifier, **FAST).fit(root)
+
+
+def test_input_errors(folder, tmp_path):
+    clf = DirectoryBaggedClassifier(dense_classifier, **FAST)
+    with pytest.raises(ValueError, match="No images found below"):
+        clf.fit(tmp_path)
+    with pytest.raises(ValueError, match="is not a folder"):
+        clf.fit(tmp_path / "missing")
+    with pytest.raises(ValueError, match="y must be None when X is a folder"):
+        clf.fit(folder, np.zeros(200))
+    paths = list_images(folder)[0]
+    with pytest.raises(ValueError, match="requires y"):
+        clf.fit(paths)
+    with pytest.raises(ValueError, match="single file"):
+        clf.fit(paths[0])
+    with pytest.raises(ValueError, match="image_size must be"):
+        DirectoryBaggedClassifier(dense_classifier, image_size=(8, 0)).fit(folder)
+    with pytest.raises(ValueError, match="flows in-memory arrays"):
+        DirectoryBaggedClassifier(dense_classifier, augmentation=_ArrayOnlyGenerator(), **FAST).fit(
+            folder
+        )
+    missing = os.fspath(tmp_path / "gone.png")
+    with pytest.raises(ValueError, match="gone.png"):
+        clf.fit([missing], ["a"])
+
+
+class _ArrayOnlyGenerator:
+    def flow(self, X, y=None, batch_size=32, shuffle=True, seed=None):
+        raise AssertionError("never reached")
+
+
+def test_folder_images_example(tmp_path):
+    path = Path(__file__).resolve().parents[1] / "examples" / "folder_images.py"
+    spec = importlib.util.spec_from_file_location("folder_images_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    scores = example.run(tmp_path, epochs=3, members=1, folds=2)
+    assert len(scores) == 4
+    assert all(0.6 < score <= 1.0 for score in scores.values())
