@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _timing import EpochTimer  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from sk_kerasbag import BaggedKerasClassifier, load_digits_images  # noqa: E402
@@ -32,18 +33,6 @@ AUGMENTATION = {
     "zoom_range": 0.1,
     "brightness_range": (0.8, 1.2),
 }
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Records epoch durations in a class-level list (members get deep copies of callbacks)."""
-
-    durations: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        EpochTimer.durations.append(time.perf_counter() - self._started)
 
 
 def run(augmentation, X_train, y_train, X_test, y_test, epochs, tta):

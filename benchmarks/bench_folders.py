@@ -29,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _timing import EpochTimer  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from sk_kerasbag import BaggedKerasClassifier, DirectoryBaggedClassifier, list_images  # noqa: E402
@@ -66,18 +67,6 @@ def write_images(root: Path, n: int, seed: int = 0) -> None:
         Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
             folder / f"{i:06d}.jpg", quality=90
         )
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Records epoch durations in a class-level list (members get deep copies of callbacks)."""
-
-    durations: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        EpochTimer.durations.append(time.perf_counter() - self._started)
 
 
 def peak_rss_mb() -> float:

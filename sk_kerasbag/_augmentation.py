@@ -91,8 +91,9 @@ _DRAWS = (
 
 # Keep a fitted standard deviation of 0 from dividing by zero, as Keras does.
 _STD_EPSILON = 1e-6
-# Pixels warped at once: the warp's temporary arrays take about ten times its
-# input, so large X (and large images) are warped a slice at a time.
+# Pixels warped (or summed for statistics) at once: the warp's temporary
+# arrays take about ten times its input, so large X (and large images) are
+# processed a slice at a time.
 _WARP_PIXELS = 2**21
 
 TTA_STREAM = 1
@@ -422,24 +423,25 @@ def _numpy_random_state_kept() -> Iterator[None]:
         np.random.set_state(state)
 
 
-def _channel_statistics(X, transform, chunk_rows: int = 1024):
+def _channel_statistics(X, transform):
     """Per-channel mean and standard deviation of ``transform(X)``, a chunk of rows at a time.
 
     Over rows and pixels, as ``ImageDataGenerator.fit``; two passes (mean,
     then squared deviations) so that rows read from files never need to be
     held in memory together.
     """
+    chunk_rows = max(1, _WARP_PIXELS // max(1, int(np.prod(X.shape[1:-1]))))
     total, count = 0.0, 0
     for rows in chunks(len(X), chunk_rows):
         x = transform(X[rows])
         total = total + x.reshape(-1, x.shape[-1]).sum(axis=0, dtype=np.float64)
         count += x[..., 0].size
-    mean = total / count
+    mean = (total / count).astype(np.float32)
     squares = 0.0
     for rows in chunks(len(X), chunk_rows):
-        x = transform(X[rows]).reshape(-1, X.shape[-1]) - mean
-        squares = squares + (x * x).sum(axis=0)
-    return mean.astype(np.float32), np.sqrt(squares / count).astype(np.float32)
+        deviations = transform(X[rows]).reshape(-1, X.shape[-1]) - mean
+        squares = squares + np.einsum("ij,ij->j", deviations, deviations, dtype=np.float64)
+    return mean, np.sqrt(squares / count).astype(np.float32)
 
 
 def _prepare_with(preprocessing):

@@ -110,6 +110,16 @@ class RowBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
 
+    def release(self) -> None:
+        """Drop the rows: TensorFlow keeps a finished fit's dataset alive."""
+        self.prepare = self.X = self.y = self.sample_weight = None
+
+
+def release(fit_data) -> None:
+    """Let go of the rows behind ``fit`` data once training is over."""
+    if isinstance(fit_data, RowBatches):
+        fit_data.release()
+
 
 class SequenceBatches(keras.utils.PyDataset):
     """A Keras 3 dataset over any sequence of batches (such as a ``tf_keras`` iterator)."""

@@ -16,6 +16,23 @@ PARAMETERS = {
         once per member, so every member starts from fresh weights. If its
         signature names ``input_shape``, ``n_classes`` (classifiers) or
         ``n_outputs`` (regressors), those are filled from the data at fit.""",
+    "bagging": """n_estimators : int, default=5
+        Number of members.
+    max_samples : int or float, default=1.0
+        Rows drawn per member: a count, or a fraction of the training rows.
+    bootstrap : bool, default=True
+        Draw rows with replacement; ``False`` draws a subset without.
+    oob_score : bool, default=False
+        Score each row with the members that did not train on it.""",
+    "kfold": """n_splits : int, default=5
+        Number of folds, hence of members.
+    shuffle : bool, default=True
+        Shuffle rows before folding (seeded by ``random_state``).
+    stratify : bool, default=True
+        Keep class proportions equal across folds.
+    cv : int, cross-validation generator or iterable, default=None
+        Any scikit-learn splitter; overrides ``n_splits``, ``shuffle`` and
+        ``stratify``. Group splitters get ``groups`` from ``fit``.""",
     "epochs": """epochs : int, default=10
         Training epochs per member.""",
     "batch_size": """batch_size : int or None, default=32

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from ._augmentation import NoAugmentation
-from ._batches import validation_inputs
+from ._batches import release, validation_inputs
 from ._builder import build_checked
 
 
@@ -155,13 +155,17 @@ def train_member(
             seed=plan.seed,
             preprocessing=preprocessing,
         )
-        history = model.fit(
-            **training_data,
-            validation_data=validation_data,
-            epochs=epochs,
-            callbacks=fresh_callbacks(callbacks),
-            verbose=verbose,
-        )
+        try:
+            history = model.fit(
+                **training_data,
+                validation_data=validation_data,
+                epochs=epochs,
+                callbacks=fresh_callbacks(callbacks),
+                verbose=verbose,
+            )
+        finally:
+            release(training_data["x"])
+            release(validation_data)
     release_training_state(model)
     return TrainedMember(model, _plain_history(history.history), preprocessing)
 

@@ -72,14 +72,7 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
     Parameters
     ----------
     {model}
-    n_estimators : int, default=5
-        Number of members.
-    max_samples : int or float, default=1.0
-        Rows drawn per member: a count, or a fraction of the training rows.
-    bootstrap : bool, default=True
-        Draw rows with replacement; ``False`` draws a subset without.
-    oob_score : bool, default=False
-        Score each row with the members that did not train on it.
+    {bagging}
     {epochs}
     {batch_size}
     {callbacks}
@@ -163,14 +156,7 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
     Parameters
     ----------
     {model}
-    n_estimators : int, default=5
-        Number of members.
-    max_samples : int or float, default=1.0
-        Rows drawn per member: a count, or a fraction of the training rows.
-    bootstrap : bool, default=True
-        Draw rows with replacement; ``False`` draws a subset without.
-    oob_score : bool, default=False
-        Score each row with the members that did not train on it.
+    {bagging}
     {epochs}
     {batch_size}
     {callbacks}

@@ -14,7 +14,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_consistent_length
+from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from ._docs import fill_doc
 from .bagging import BaggedKerasClassifier
@@ -48,16 +48,19 @@ class DirectoryDataMixin:
                     "list of image paths; with a folder of class sub-folders, y is None."
                 )
             paths = _image_paths(X)
-            y = np.asarray(y)
+            y = column_or_1d(y, warn=True)
             check_consistent_length(paths, y)
         files = self._image_files(paths)
         self.input_shape_ = files.shape[1:]
         return files, y
 
     def _validate_rows(self, X) -> ImageFiles:
-        paths = list_images(X)[0] if _is_folder(X) else _image_paths(X)
-        if not len(paths):
-            raise ValueError(f"No images found below {os.fspath(X)!r}.")
+        if _is_folder(X):
+            paths = list_images(X)[0]
+            if not len(paths):
+                raise ValueError(f"No images found below {os.fspath(X)!r}.")
+        else:
+            paths = _image_paths(X)
         files = self._image_files(paths)
         self._check_input_shape(files)
         return files
@@ -97,7 +100,9 @@ def _image_paths(X) -> np.ndarray:
             "X must be a folder, or a 1-D list or array of image file paths; got "
             f"{type(X).__name__} of shape {paths.shape}."
         )
-    return np.array([os.fspath(p) for p in paths], dtype=str)
+    if not len(paths):
+        raise ValueError("X has no image paths.")
+    return np.array([os.fspath(p) for p in paths], dtype=object)
 
 
 _X_DOC = """
@@ -127,14 +132,7 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
     ----------
     {model}
     {image_data}
-    n_estimators : int, default=5
-        Number of members.
-    max_samples : int or float, default=1.0
-        Images drawn per member: a count, or a fraction of the training images.
-    bootstrap : bool, default=True
-        Draw images with replacement; ``False`` draws a subset without.
-    oob_score : bool, default=False
-        Score each image with the members that did not train on it.
+    {bagging}
     {epochs}
     {batch_size}
     {callbacks}
@@ -209,15 +207,7 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
     ----------
     {model}
     {image_data}
-    n_splits : int, default=5
-        Number of folds, hence of members.
-    shuffle : bool, default=True
-        Shuffle images before folding (seeded by ``random_state``).
-    stratify : bool, default=True
-        Keep class proportions equal across folds.
-    cv : int, cross-validation generator or iterable, default=None
-        Any scikit-learn splitter; overrides ``n_splits``, ``shuffle`` and
-        ``stratify``. Group splitters get ``groups`` from ``fit``.
+    {kfold}
     {epochs}
     {batch_size}
     {callbacks}

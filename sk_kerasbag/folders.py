@@ -7,6 +7,7 @@ splits are made on indices into a list of paths, and images are only read.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -33,7 +34,7 @@ def list_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
     Returns
     -------
-    paths : ndarray of str
+    paths : ndarray of str (object dtype)
         Image files (by extension, case-insensitive: ``IMAGE_EXTENSIONS``) at
         any depth below ``folder``, in sorted order of their path components.
         Hidden files and folders (names starting with ".") are skipped. This
@@ -51,7 +52,8 @@ def list_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if not root.is_dir():
         raise ValueError(f"{os.fspath(folder)!r} is not a folder.")
     found = []
-    for directory, subdirectories, files in os.walk(root, followlinks=True):
+    # Links to folders are not followed (a link back up would list images forever).
+    for directory, subdirectories, files in os.walk(root):
         subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
         relative = Path(directory).relative_to(root).parts
         found += [
@@ -60,7 +62,7 @@ def list_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
         ]
     found.sort()
-    paths = np.array([os.path.join(root, *parts) for parts in found], dtype=str)
+    paths = np.array([os.path.join(root, *parts) for parts in found], dtype=object)
     labels = np.array([parts[0] if len(parts) > 1 else None for parts in found], dtype=object)
     return paths, labels
 
@@ -107,10 +109,18 @@ def _decode(path: str, image_size: tuple[int, int], color_mode: str) -> np.ndarr
     """One image as its 8-bit ``(height, width, channels)`` pixels."""
     mode, _ = COLOR_MODES[color_mode]
     height, width = image_size
+    path = str(path)
     try:
         with Image.open(path) as image:
             # Lets JPEG decode straight to a smaller scale when the target is much smaller.
             image.draft(mode, (width, height))
+            if image.mode.startswith("I;16"):
+                # Pillow's convert() would clip 16-bit values at 255: scale them instead.
+                image = Image.fromarray((np.asarray(image) // 257).astype(np.uint8), "L")
+            elif image.mode in ("I", "F"):
+                raise ValueError(
+                    f"it has 32-bit {image.mode!r} pixels; convert it to 8 or 16 bits per channel"
+                )
             if image.mode != mode:
                 image = image.convert(mode)
             if image.size != (width, height):
@@ -119,6 +129,32 @@ def _decode(path: str, image_size: tuple[int, int], color_mode: str) -> np.ndarr
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise ValueError(f"Cannot read image file {path!r}: {error}") from error
     return pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
+
+
+class _InlinePool:
+    """``map`` in the calling thread, for ``workers=1``."""
+
+    @staticmethod
+    def map(function, items):
+        return map(function, items)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _shared_pool(workers: int):
+    """One reading pool per thread count for the whole process.
+
+    Pools are shared rather than owned by each ``ImageFiles``: TensorFlow keeps
+    a fitted member's training dataset alive, and with it anything it owns.
+    """
+    if workers == 1:
+        return _InlinePool
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="sk_kerasbag-images")
+        return _POOLS[workers]
 
 
 class ImageFiles:
@@ -153,10 +189,10 @@ class ImageFiles:
         rescale: float | None = None,
         workers: int = 1,
     ):
-        self.paths = np.asarray(paths, dtype=str)
+        # Object dtype: take() then copies pointers, not fixed-width strings.
+        self.paths = np.array([os.fspath(path) for path in paths], dtype=object)
         self.image_size = tuple(image_size)
         self.color_mode, self.rescale, self.workers = color_mode, rescale, workers
-        self._pool = None
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -174,37 +210,30 @@ class ImageFiles:
 
     def __getitem__(self, rows) -> np.ndarray:
         """Read the images at ``rows`` (a slice or an index array) into an array."""
-        images = self._map(self._decode, self.paths[rows])
+        if isinstance(rows, (int, np.integer)):
+            raise TypeError("Index ImageFiles with a slice or an array of row indices.")
+        images = _shared_pool(self.workers).map(self._decode, self.paths[rows])
+        images = list(images)
         if not images:
             return np.empty((0, *self.shape[1:]), np.float32)
         pixels = np.stack(images).astype(np.float32)
         return pixels * np.float32(self.rescale) if self.rescale else pixels
 
-    def _map(self, function, paths) -> list:
-        if self.workers == 1 or len(paths) < 2:
-            return [function(path) for path in paths]
-        if self._pool is None:
-            # Kept for the object's life: starting threads per batch costs more than decoding.
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sk_kerasbag-images")
-        return list(self._pool.map(function, paths))
-
-    def __getstate__(self) -> dict:
-        return {**vars(self), "_pool": None}
+    def __array__(self, dtype=None, copy=None):
+        # Never read every image by accident (np.asarray would): ask for it explicitly.
+        raise TypeError("ImageFiles reads images on demand; use files[:] to read them all.")
 
     def _decode(self, path: str) -> np.ndarray:
         return _decode(path, self.image_size, self.color_mode)
 
     def check_readable(self) -> None:
         """Open every file's header, so a file that is no image fails now, by name."""
-
-        def check(path):
+        for path in self.paths:
             try:
                 with Image.open(path):
                     pass
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, Image.DecompressionBombError) as error:
                 raise ValueError(f"Cannot read image file {path!r}: {error}") from error
-
-        self._map(check, self.paths)
 
     def __repr__(self) -> str:
         return f"ImageFiles({len(self)} files, shape={self.shape})"

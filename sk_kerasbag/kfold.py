@@ -81,15 +81,7 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
     Parameters
     ----------
     {model}
-    n_splits : int, default=5
-        Number of folds, hence of members.
-    shuffle : bool, default=True
-        Shuffle rows before folding (seeded by ``random_state``).
-    stratify : bool, default=True
-        Keep class proportions equal across folds.
-    cv : int, cross-validation generator or iterable, default=None
-        Any scikit-learn splitter; overrides ``n_splits``, ``shuffle`` and
-        ``stratify``. Group splitters get ``groups`` from ``fit``.
+    {kfold}
     {epochs}
     {batch_size}
     {callbacks}

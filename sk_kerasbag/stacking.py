@@ -8,6 +8,7 @@ and the fold-averaged test predictions its test features.
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -20,6 +21,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import _check_method_params, _num_samples, check_is_fitted, indexable
 
+from .folders import list_images
 from .kfold import KFoldMixin
 
 __all__ = ["oof_predict"]
@@ -206,6 +208,8 @@ def _prefit_predictions(estimator, X, X_test, method):
         )
     check_is_fitted(estimator)
     heldout = getattr(estimator, estimator._heldout_attribute)
+    if isinstance(X, (str, os.PathLike)):  # a folder, for the directory estimators
+        X = list_images(X)[0]
     if _num_samples(X) != len(heldout):
         raise ValueError(
             f'cv="prefit": X has {_num_samples(X)} rows, but the estimator was fitted on '

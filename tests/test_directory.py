@@ -240,3 +240,38 @@ def test_folder_images_example(tmp_path):
     scores = example.run(tmp_path, epochs=3, members=1, folds=2)
     assert len(scores) == 4
     assert all(0.6 < score <= 1.0 for score in scores.values())
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
+    ramp = np.linspace(0, 65535, 64, dtype=np.uint16).reshape(8, 8)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I;16")
+    pixels = read_image(str(tmp_path / "deep.png"), (8, 8), "grayscale")[..., 0]
+    assert_allclose(pixels, ramp // 257)
+
+
+def test_path_lists_edge_cases(folder, tmp_path):
+    paths, labels = list_images(folder)
+    clf = DirectoryKFoldClassifier(dense_classifier, n_splits=2, **FAST)
+    with pytest.warns(UserWarning, match="column-vector y"):
+        clf.fit(list(paths), labels.reshape(-1, 1))
+    with pytest.raises(ValueError, match="X has no image paths"):
+        clf.predict([])
+    oof, _ = oof_predict(clf, folder, None, cv="prefit")
+    assert_array_equal(oof, clf.oof_proba_)
+    # A link back up the tree neither loops nor lists images twice.
+    (tmp_path / "cls").mkdir()
+    (tmp_path / "cls" / "a.png").write_bytes(Path(paths[0]).read_bytes())
+    (tmp_path / "cls" / "up").symlink_to(tmp_path, target_is_directory=True)
+    assert len(list_images(tmp_path)[0]) == 1
+
+
+def test_reading_threads_are_shared_not_leaked(folder):
+    import threading
+
+    def reading_threads():
+        return sum(t.name.startswith("sk_kerasbag-images") for t in threading.enumerate())
+
+    for _ in range(3):
+        DirectoryBaggedClassifier(dense_classifier, n_estimators=2, workers=2, **FAST).fit(folder)
+    assert reading_threads() <= 2
