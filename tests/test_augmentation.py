@@ -3,6 +3,9 @@
 import keras
 import numpy as np
 import pytest
+
+# The legacy generator Keras 3 still ships, though it no longer exports it.
+from keras.src.legacy.preprocessing.image import ImageDataGenerator
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import ndimage
 from sklearn.model_selection import train_test_split
@@ -26,11 +29,6 @@ MILD = {
     "height_shift_range": 0.1,
     "zoom_range": 0.1,
 }
-
-try:  # The legacy generator Keras 3 still ships, though no longer exports.
-    from keras.src.legacy.preprocessing.image import ImageDataGenerator
-except ImportError:  # pragma: no cover - only if Keras removes it
-    ImageDataGenerator = None
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +102,6 @@ def test_flips_and_identity_are_exact():
     assert_array_equal(flipped[1::2], X[1::2])
 
 
-@pytest.mark.skipif(ImageDataGenerator is None, reason="Keras no longer ships ImageDataGenerator")
 @pytest.mark.parametrize(
     "settings, column, draw, keras_transform",
     [
@@ -288,9 +285,6 @@ def test_same_seed_same_augmented_predictions(images):
     assert not np.allclose(first.predict_proba(X), fit(1).predict_proba(X))
 
 
-@pytest.mark.skipif(
-    ImageDataGenerator is None, reason="Keras no longer ships the legacy ImageDataGenerator"
-)
 def test_legacy_image_data_generator_object(images):
     X, y = images
     generator = ImageDataGenerator(rotation_range=10, featurewise_center=True, rescale=2.0)
@@ -355,7 +349,6 @@ def test_tta_without_augmentation_or_with_bad_values_is_refused(images):
         clf.set_params(tta=0, augmentation="flip").predict(X)
 
 
-@pytest.mark.skipif(ImageDataGenerator is None, reason="Keras no longer ships ImageDataGenerator")
 def test_tta_with_a_generator_needs_members_fitted_with_one(images):
     X, y = images
     clf = BaggedKerasClassifier(small_cnn, n_estimators=1, augmentation=MILD, **FAST).fit(X, y)
