@@ -13,6 +13,11 @@ supplied by two small sets of hooks:
   predictions are wanted (``_wants_heldout``);
 * the *task* (classifier or regressor) implements ``_validate_target``,
   ``_check_output``, ``_encode_target`` and ``_transform_output``.
+
+Rows are in-memory arrays by default; the directory estimators override
+``_validate_training_data`` and ``_validate_rows`` to give image files read
+on demand (:class:`~sk_kerasbag.folders.ImageFiles`). The engine only ever
+uses ``len(X)``, ``X.take(indices, axis=0)`` and ``X[rows]`` on them.
 """
 
 from __future__ import annotations
