@@ -99,7 +99,11 @@ PARAMETERS = {
     rescale : float or None, default=None
         Factor applied to the 0-255 pixel values when read, such as ``1 / 255``.
     workers : int, default=1
-        Threads reading (decoding and resizing) the images of a batch.""",
+        Threads reading (decoding and resizing) the images of a batch.
+    cache_mb : float, default=64
+        Per member, decoded training images (8-bit) kept in memory up to
+        this many MB, so later epochs do not decode them again; images
+        beyond it are decoded every epoch. 0 disables the cache.""",
     "fitted_members": """estimators_ : list of keras.Model
         The fitted members.
     histories_ : list of dict

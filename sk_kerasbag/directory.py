@@ -28,6 +28,7 @@ _IMAGE_CONSTRAINTS = {
     "color_mode": [StrOptions(set(COLOR_MODES))],
     "rescale": [Real, None],
     "workers": [Interval(Integral, 1, None, closed="left")],
+    "cache_mb": [Interval(Real, 0, None, closed="left")],
 }
 
 
@@ -50,7 +51,8 @@ class DirectoryDataMixin:
             paths = _image_paths(X)
             y = column_or_1d(y, warn=True)
             check_consistent_length(paths, y)
-        files = self._image_files(paths)
+        # Only training rows are read again (every epoch): only they get a cache.
+        files = self._image_files(paths, cache_bytes=int(self.cache_mb * 2**20))
         self.input_shape_ = files.shape[1:]
         return files, y
 
@@ -65,14 +67,14 @@ class DirectoryDataMixin:
         self._check_input_shape(files)
         return files
 
-    def _image_files(self, paths) -> ImageFiles:
+    def _image_files(self, paths, cache_bytes: int = 0) -> ImageFiles:
         size = self.image_size
         if not (
             len(size) == 2
             and all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in size)
         ):
             raise ValueError(f"image_size must be (height, width) in pixels; got {size!r}.")
-        files = ImageFiles(paths, size, self.color_mode, self.rescale, self.workers)
+        files = ImageFiles(paths, size, self.color_mode, self.rescale, self.workers, cache_bytes)
         files.check_readable()
         return files
 
@@ -171,6 +173,7 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
         color_mode="rgb",
         rescale=None,
         workers=1,
+        cache_mb=64,
         n_estimators=5,
         max_samples=1.0,
         bootstrap=True,
@@ -246,6 +249,7 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
         color_mode="rgb",
         rescale=None,
         workers=1,
+        cache_mb=64,
         n_splits=5,
         shuffle=True,
         stratify=True,

@@ -176,6 +176,10 @@ class ImageFiles:
         Factor applied to the pixel values (0-255), such as ``1 / 255``.
     workers : int, default=1
         Threads reading the images of one request in parallel.
+    cache_bytes : int, default=0
+        Decoded images (8-bit) kept in memory, up to this many bytes, so rows
+        read again (the next epoch) are not decoded again. The first rows read
+        fill it; ``take`` gives a new, empty cache with the same budget.
     """
 
     ndim = 4
@@ -188,11 +192,15 @@ class ImageFiles:
         color_mode: str = "rgb",
         rescale: float | None = None,
         workers: int = 1,
+        cache_bytes: int = 0,
     ):
         # Object dtype: take() then copies pointers, not fixed-width strings.
         self.paths = np.array([os.fspath(path) for path in paths], dtype=object)
         self.image_size = tuple(image_size)
         self.color_mode, self.rescale, self.workers = color_mode, rescale, workers
+        self.cache_bytes = cache_bytes
+        self._cache: dict[int, np.ndarray] = {}
+        self._cached_bytes = 0
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -205,19 +213,42 @@ class ImageFiles:
         if axis != 0:
             raise ValueError("ImageFiles can only take rows (axis=0).")
         return ImageFiles(
-            self.paths[indices], self.image_size, self.color_mode, self.rescale, self.workers
+            self.paths[indices],
+            self.image_size,
+            self.color_mode,
+            self.rescale,
+            self.workers,
+            self.cache_bytes,
         )
 
     def __getitem__(self, rows) -> np.ndarray:
         """Read the images at ``rows`` (a slice or an index array) into an array."""
         if isinstance(rows, (int, np.integer)):
             raise TypeError("Index ImageFiles with a slice or an array of row indices.")
-        images = _shared_pool(self.workers).map(self._decode, self.paths[rows])
-        images = list(images)
+        if isinstance(rows, slice):
+            rows = range(*rows.indices(len(self.paths)))
+        rows = [int(row) for row in rows]
+        missing = [row for row in rows if row not in self._cache]
+        decoded = dict(
+            zip(missing, _shared_pool(self.workers).map(self._decode, self.paths[missing]))
+        )
+        images = [self._cache[row] if row in self._cache else decoded[row] for row in rows]
+        self._remember(decoded)
         if not images:
             return np.empty((0, *self.shape[1:]), np.float32)
         pixels = np.stack(images).astype(np.float32)
         return pixels * np.float32(self.rescale) if self.rescale else pixels
+
+    def _remember(self, decoded: dict[int, np.ndarray]) -> None:
+        for row, image in decoded.items():
+            if self._cached_bytes + image.nbytes > self.cache_bytes:
+                return
+            self._cache[row] = image
+            self._cached_bytes += image.nbytes
+
+    def __getstate__(self) -> dict:
+        # A copy (for a worker process, or a pickle) starts with an empty cache.
+        return {**vars(self), "_cache": {}, "_cached_bytes": 0}
 
     def __array__(self, dtype=None, copy=None):
         # Never read every image by accident (np.asarray would): ask for it explicitly.

@@ -275,3 +275,27 @@ def test_reading_threads_are_shared_not_leaked(folder):
     for _ in range(3):
         DirectoryBaggedClassifier(dense_classifier, n_estimators=2, workers=2, **FAST).fit(folder)
     assert reading_threads() <= 2
+
+
+def test_decoded_images_are_cached_up_to_the_budget(copy_of):
+    paths = list_images(copy_of(10))[0]
+    one_image = 8 * 8  # bytes of one decoded 8x8 grayscale image
+    files = ImageFiles(paths, **IMAGES, cache_bytes=4 * one_image)
+    first = files[:]
+    assert len(files._cache) == 4 and files._cached_bytes <= files.cache_bytes
+    for path in paths:  # cached rows no longer need their files; the others do
+        os.remove(path)
+    assert_array_equal(files[np.array([3, 0, 2])], first[[3, 0, 2]])
+    with pytest.raises(ValueError, match="Cannot read image file"):
+        files[4:5]
+    assert files.take(np.arange(3))._cache == {}  # a subset starts empty
+
+
+def test_cache_does_not_change_results(folder):
+    paths, labels = list_images(folder)
+    settings = dict(n_estimators=1, **FAST)
+    cached = DirectoryBaggedClassifier(dense_classifier, **settings).fit(paths, labels)
+    uncached = DirectoryBaggedClassifier(dense_classifier, cache_mb=0, **settings).fit(
+        paths, labels
+    )
+    assert_array_equal(cached.predict_proba(paths), uncached.predict_proba(paths))
