@@ -397,11 +397,11 @@ class GeneratorAugmentation:
         # Legacy generators seed NumPy's global generator; leave the caller's as found.
         with _numpy_random_state_kept():
             if callable(getattr(generator, "random_transform", None)):
-                keys = _content_keys(X)
+                seeds = (_content_draws(X, seed)[:, 0] * 2**31).astype(np.int64)
                 transformed = np.stack(
                     [
-                        generator.random_transform(np.array(x), seed=stream_seed(seed, key))
-                        for x, key in zip(X, keys)
+                        generator.random_transform(np.array(x), seed=int(image_seed))
+                        for x, image_seed in zip(X, seeds)
                     ]
                 )
                 return preprocessing.transform(transformed)
@@ -447,15 +447,6 @@ def _channel_statistics(X, transform):
 def _prepare_with(preprocessing):
     """A batch-preparing function that applies the deterministic preprocessing only."""
     return lambda x, rng: preprocessing.transform(x)
-
-
-def _content_keys(X: np.ndarray) -> list[int]:
-    """A 63-bit key per image, from its bytes."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    return [
-        int.from_bytes(hashlib.blake2b(x.tobytes(), digest_size=8).digest(), "little") >> 1
-        for x in X
-    ]
 
 
 def _content_draws(X: np.ndarray, seed: int) -> np.ndarray:

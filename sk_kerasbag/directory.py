@@ -53,6 +53,9 @@ class DirectoryDataMixin:
             check_consistent_length(paths, y)
         # Only training rows are read again (every epoch): only they get a cache.
         files = self._image_files(paths, cache_bytes=int(self.cache_mb * 2**20))
+        # Training reads happen inside Keras (wrapped in TensorFlow's errors):
+        # check the headers now, so a file that is no image fails plainly, by name.
+        files.check_readable()
         self.input_shape_ = files.shape[1:]
         return files, y
 
@@ -74,9 +77,7 @@ class DirectoryDataMixin:
             and all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in size)
         ):
             raise ValueError(f"image_size must be (height, width) in pixels; got {size!r}.")
-        files = ImageFiles(paths, size, self.color_mode, self.rescale, self.workers, cache_bytes)
-        files.check_readable()
-        return files
+        return ImageFiles(paths, size, self.color_mode, self.rescale, self.workers, cache_bytes)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
