@@ -5,6 +5,8 @@ from .datasets import load_digits_images
 from .directory import DirectoryBaggedClassifier, DirectoryKFoldClassifier
 from .folders import list_images
 from .kfold import KFoldKerasClassifier, KFoldKerasRegressor
+from .persistence import load
+from .plotting import plot_history
 from .stacking import oof_predict
 
 __version__ = "0.1.0"
@@ -17,6 +19,8 @@ __all__ = [
     "KFoldKerasClassifier",
     "KFoldKerasRegressor",
     "list_images",
+    "load",
     "load_digits_images",
     "oof_predict",
+    "plot_history",
 ]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from numbers import Integral, Real
 from typing import Any
 
@@ -38,11 +39,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from . import persistence
+from ._artifacts import RunFolder, data_digest
 from ._augmentation import TTA_STREAM, NoAugmentation, make_augmentation, stream_seed
 from ._batches import chunks
 from ._builder import ROUTE_PREFIX, OutputSpec, build_checked, make_builder, routed_params
 from ._members import MemberPlan, predict_rows, seeded, train_member
 from ._splitting import carve_validation
+from .reporting import format_table, member_statistics, statistics_table, track_members
 
 logger = logging.getLogger("sk_kerasbag")
 
@@ -71,6 +75,8 @@ class BaseKerasEnsemble(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "n_jobs": [Integral, None],
+        "save_dir": [str, os.PathLike, None],
+        "resume": ["boolean"],
     }
 
     def _set_init_params(self, arguments: dict[str, Any]) -> None:
@@ -144,8 +150,11 @@ class BaseKerasEnsemble(BaseEstimator):
         )
         rng = check_random_state(self.random_state)
         splits = self._split_rows(X, y_codes, groups, rng)
-        self._record_splits(splits)
         plans = self._plan_members(splits, rng)
+        run = self._open_run(X, y_codes, sample_weight, validation_data, groups)
+        if run is not None:
+            splits, plans = run.adopt_plans(splits, plans)
+        self._record_splits(splits)
 
         # One throw-away build, so that a broken builder or a model that does not
         # fit the data fails before any member trains, and so that the target
@@ -156,7 +165,7 @@ class BaseKerasEnsemble(BaseEstimator):
         y_fit = self._encode_target(y_codes)
         validation = self._validation_data(validation_data)
 
-        results = Parallel(n_jobs=self.n_jobs)(
+        jobs = (
             delayed(train_member)(
                 builder,
                 X,
@@ -169,19 +178,38 @@ class BaseKerasEnsemble(BaseEstimator):
                 batch_size=self.batch_size,
                 callbacks=self.callbacks,
                 verbose=2 if self.verbose >= 2 else 0,
+                files=None if run is None else run.member(k),
             )
-            for plan in plans
+            for k, plan in enumerate(plans)
         )
+        finished = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
+        results = list(track_members(finished, len(plans), enabled=self.verbose >= 1))
         self.estimators_ = [member.model for member in results]
         self.histories_ = [member.history for member in results]
         self.preprocessing_ = [member.preprocessing for member in results]
+        self.fit_statistics_ = statistics_table(
+            [member_statistics(member.history, member.seconds) for member in results]
+        )
         self._seeds = [plan.seed for plan in plans]
         # What made the held-out predictions, to tell when test predictions differ.
         self._heldout_passes = (n_passes, copy.deepcopy(self.augmentation))
-        self._log_members()
+        if run is not None:
+            run.write_statistics(self.fit_statistics_)
         if self._wants_heldout():
             self._store_heldout(X, y_codes, plans)
+        if self.verbose >= 1:
+            self.summary()
         return self
+
+    def _open_run(self, X, y_codes, sample_weight, validation_data, groups) -> RunFolder | None:
+        if self.save_dir is None:
+            if self.resume:
+                raise ValueError("resume=True needs save_dir: the folder of the run to resume.")
+            return None
+        digest = data_digest(
+            X, y_codes, getattr(self, "classes_", None), sample_weight, validation_data, groups
+        )
+        return RunFolder.open(self.save_dir, resume=self.resume, estimator=self, digest=digest)
 
     def _validate_training_data(self, X, y):
         """Check the training rows and targets; set ``input_shape_``."""
@@ -259,12 +287,40 @@ class BaseKerasEnsemble(BaseEstimator):
             score = self._score_output(y_codes[covered], heldout[covered])
         setattr(self, self._heldout_score_attribute, score)
 
-    def _log_members(self):
-        if self.verbose < 1:
-            return
-        for i, history in enumerate(self.histories_, start=1):
-            last = ", ".join(f"{name}={values[-1]:.4f}" for name, values in history.items())
-            logger.info("member %d/%d: %s", i, len(self.histories_), last)
+    # -- reporting and persistence ---------------------------------------------
+
+    def summary(self, verbose: int | None = None) -> str:
+        """The per-member statistics table with mean, std, min and max across members.
+
+        Parameters
+        ----------
+        verbose : int, optional
+            Print the table when ``>= 1``; defaults to the estimator's ``verbose``.
+
+        Returns
+        -------
+        str
+            The table of ``fit_statistics_``: per member its epochs run, best
+            epoch (by validation loss when it had validation data, else its
+            last), every metric at that epoch, and its training seconds.
+        """
+        check_is_fitted(self)
+        table = format_table(self.fit_statistics_)
+        if (self.verbose if verbose is None else verbose) >= 1:
+            print(table)
+        return table
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the fitted ensemble to a folder of ``.keras`` files and JSON, without pickle.
+
+        Load it with :func:`sk_kerasbag.load`. See :func:`sk_kerasbag.persistence.save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A new (or empty) folder.
+        """
+        persistence.save(self, path)
 
     # -- predict -------------------------------------------------------------
 

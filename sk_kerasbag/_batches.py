@@ -115,6 +115,31 @@ class RowBatches(keras.utils.PyDataset):
         self.prepare = self.X = self.y = self.sample_weight = None
 
 
+def replayable(fit_data: dict, batch_size: int | None, seed: int) -> dict:
+    """``fit`` data whose epoch ``e`` depends only on ``(seed, e)``, so it can restart at any epoch.
+
+    Keras shuffles in-memory arrays itself, with a state that cannot be saved
+    on every backend; these arrays are served as :class:`RowBatches` instead.
+    """
+    if not in_memory(fit_data["x"]):
+        return fit_data
+    batches = RowBatches(
+        lambda x, rng: x,
+        fit_data["x"],
+        fit_data["y"],
+        fit_data["sample_weight"],
+        batch_size=batch_size or 32,
+        seed=seed,
+    )
+    return {"x": batches, "shuffle": False}
+
+
+def start_at_epoch(fit_data, epoch: int) -> None:
+    """Make ``fit`` data resumed at ``epoch`` give that epoch's batches, not the first's."""
+    if isinstance(fit_data, RowBatches):
+        fit_data.epoch = epoch
+
+
 def release(fit_data) -> None:
     """Let go of the rows behind ``fit`` data once training is over."""
     if isinstance(fit_data, RowBatches):

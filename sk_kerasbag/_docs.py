@@ -78,12 +78,31 @@ PARAMETERS = {
         initialisation, dropout and shuffling. An int gives the same
         predictions on every run on the CPU.""",
     "verbose": """verbose : int, default=0
-        0 is silent, 1 logs one line per member (logger ``"sk_kerasbag"``),
-        2 also shows Keras's per-epoch output.""",
+        0 is silent; 1 shows a progress bar over members (with each one's
+        latest validation score) and prints :meth:`summary` after fit;
+        2 also shows Keras's per-epoch output. Warnings go through the
+        ``"sk_kerasbag"`` logger.""",
     "n_jobs": """n_jobs : int or None, default=None
         Members trained in parallel worker processes through joblib
         (``None``: one at a time; ``-1``: all cores). Results equal a
         sequential fit with the same ``random_state``.""",
+    "artifacts": """save_dir : str, path-like or None, default=None
+        Folder of this fit's artifacts: each member's model as a ``.keras``
+        file (its best epoch by validation loss when it has validation data,
+        else its last), its history as CSV, ``statistics.csv`` and
+        ``params.json``. Members are checkpointed after every epoch. Every
+        file is written atomically. The folder must be new or empty, or hold
+        this same run with ``resume=True``; nothing else in it is touched.
+        With ``save_dir``, sk_kerasbag (not Keras) shuffles in-memory rows,
+        as a function of member seed and epoch, so that a resumed member
+        replays its remaining epochs exactly; a fit with ``save_dir`` hence
+        differs (equally valid) from one without.
+    resume : bool, default=False
+        Continue the run in ``save_dir`` (for example after the process was
+        killed): finished members are reloaded from their files, the member
+        in training continues from its last finished epoch (weights,
+        optimizer, dropout and shuffling state restored), the rest train.
+        Refused when the parameters or data differ from the run's.""",
     "model_params": """**model_params
         Keyword arguments ``model__<name>=value`` routed to the builder as
         ``<name>=value``. They are ordinary parameters: ``get_params``
@@ -108,6 +127,11 @@ PARAMETERS = {
         The fitted members.
     histories_ : list of dict
         Per member, each metric's per-epoch values.
+    fit_statistics_ : dict of ndarray
+        Per member (one value each): ``member``, ``epochs``, ``best_epoch``,
+        every metric at the best epoch and training ``seconds``; a
+        ``pandas.DataFrame(fit_statistics_)`` away from a table.
+        :meth:`summary` formats it with the mean, std, min and max.
     input_shape_ : tuple
         Shape of one input row seen during fit.""",
     "fitted": """{fitted_members}

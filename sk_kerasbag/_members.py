@@ -12,15 +12,19 @@ from __future__ import annotations
 import contextlib
 import copy
 import random
+import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
 import keras
 import numpy as np
 
 from ._augmentation import NoAugmentation
-from ._batches import release, validation_inputs
+from ._batches import release, replayable, start_at_epoch, validation_inputs
 from ._builder import build_checked
+
+if TYPE_CHECKING:
+    from ._artifacts import MemberFiles
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class TrainedMember(NamedTuple):
     model: keras.Model
     history: dict[str, list[float]]
     preprocessing: Any
+    seconds: float
 
 
 @contextlib.contextmanager
@@ -104,6 +109,7 @@ def train_member(
     batch_size: int | None,
     callbacks: list | None,
     verbose: int,
+    files: MemberFiles | None = None,
 ) -> TrainedMember:
     """Build and fit one member.
 
@@ -128,6 +134,10 @@ def train_member(
         User-given ``(X_val, y_val[, sample_weight_val])``; overrides ``plan.val_idx``.
     epochs, batch_size, callbacks, verbose
         Passed to ``keras.Model.fit`` (callbacks copied fresh first).
+    files : MemberFiles, optional
+        The member's files in a run folder (``save_dir``): a member finished
+        there is reloaded, one interrupted there continues from its last
+        finished epoch, and training is checkpointed after every epoch.
 
     Returns
     -------
@@ -141,10 +151,16 @@ def train_member(
         validation_data = _rows(X, y, sample_weight, plan.val_idx)
     X_train, y_train, w_train = _rows(X, y, sample_weight, plan.train_idx)
     preprocessing = augmentation.fit(X_train)
+    if files is not None and files.finished():
+        with seeded(plan.seed):
+            model, history, seconds = files.reload(builder)
+        return TrainedMember(model, history, preprocessing, seconds)
+    start = files.checkpoint() if files is not None else None
     if validation_data is not None:
         validation_data = validation_inputs(
             validation_data, lambda x, rng: preprocessing.transform(x), batch_size
         )
+    started = time.perf_counter()
     with seeded(plan.seed):
         model = build_checked(builder)
         training_data = augmentation.training_data(
@@ -155,19 +171,35 @@ def train_member(
             seed=plan.seed,
             preprocessing=preprocessing,
         )
+        callbacks = fresh_callbacks(callbacks)
+        initial_epoch = 0
+        if files is not None:
+            training_data = replayable(training_data, batch_size, plan.seed)
+            tracker = files.tracker(start)
+            callbacks.append(tracker)
+            if start is not None:
+                files.restore(model, start)
+                # A fit stopped by a callback (EarlyStopping) stays stopped.
+                initial_epoch = epochs if start.stopped else start.epochs_done
+                start_at_epoch(training_data["x"], initial_epoch)
         try:
             history = model.fit(
                 **training_data,
                 validation_data=validation_data,
                 epochs=epochs,
-                callbacks=fresh_callbacks(callbacks),
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
                 verbose=verbose,
             )
         finally:
             release(training_data["x"])
             release(validation_data)
     release_training_state(model)
-    return TrainedMember(model, _plain_history(history.history), preprocessing)
+    if files is None:
+        seconds = time.perf_counter() - started
+        return TrainedMember(model, _plain_history(history.history), preprocessing, seconds)
+    files.finish(model, tracker.history, tracker.seconds, tracker)
+    return TrainedMember(model, tracker.history, preprocessing, tracker.seconds)
 
 
 def _rows(X, y, sample_weight, idx) -> tuple[Any, Any, Any]:

@@ -84,6 +84,7 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
     {random_state}
     {verbose}
     {n_jobs}
+    {artifacts}
     {model_params}
 
     Attributes
@@ -144,6 +145,8 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
         random_state=None,
         verbose=0,
         n_jobs=None,
+        save_dir=None,
+        resume=False,
         **model_params,
     ):
         self._set_init_params(locals())
@@ -167,6 +170,7 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
     {random_state}
     {verbose}
     {n_jobs}
+    {artifacts}
     {model_params}
 
     Attributes
@@ -205,6 +209,8 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
         random_state=None,
         verbose=0,
         n_jobs=None,
+        save_dir=None,
+        resume=False,
         **model_params,
     ):
         self._set_init_params(locals())

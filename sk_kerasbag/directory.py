@@ -147,6 +147,7 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
     {random_state}
     {verbose}
     {n_jobs}
+    {artifacts}
     {model_params}
 
     Attributes
@@ -190,6 +191,8 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
         random_state=None,
         verbose=0,
         n_jobs=None,
+        save_dir=None,
+        resume=False,
         **model_params,
     ):
         self._set_init_params(locals())
@@ -223,6 +226,7 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
     {random_state}
     {verbose}
     {n_jobs}
+    {artifacts}
     {model_params}
 
     Attributes
@@ -266,6 +270,8 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
         random_state=None,
         verbose=0,
         n_jobs=None,
+        save_dir=None,
+        resume=False,
         **model_params,
     ):
         self._set_init_params(locals())

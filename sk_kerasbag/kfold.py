@@ -93,6 +93,7 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
     {random_state}
     {verbose}
     {n_jobs}
+    {artifacts}
     {model_params}
 
     Attributes
@@ -137,6 +138,8 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
         random_state=None,
         verbose=0,
         n_jobs=None,
+        save_dir=None,
+        resume=False,
         **model_params,
     ):
         self._set_init_params(locals())
@@ -166,6 +169,7 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
     {random_state}
     {verbose}
     {n_jobs}
+    {artifacts}
     {model_params}
 
     Attributes
@@ -203,6 +207,8 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
         random_state=None,
         verbose=0,
         n_jobs=None,
+        save_dir=None,
+        resume=False,
         **model_params,
     ):
         self._set_init_params(locals())

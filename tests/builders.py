@@ -57,3 +57,51 @@ def small_cnn(input_shape, n_classes, filters=4):
     )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     return model
+
+
+class KillSwitch(keras.callbacks.Callback):
+    """Kills its own process with SIGKILL in the middle of a member's epoch.
+
+    Armed only when the environment variable ``SK_KERASBAG_KILL`` is set, so
+    the same callback (hence the same parameters) runs harmlessly in the
+    resumed fit. Fires during epoch ``at_epoch`` (from 0) of the first member
+    that starts after ``after_members`` members finished in ``folder``.
+    Records every epoch it sees begin in ``KillSwitch.epochs_begun``.
+    """
+
+    epochs_begun = []
+
+    def __init__(self, folder, after_members, at_epoch):
+        super().__init__()
+        self.folder, self.after_members, self.at_epoch = str(folder), after_members, at_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        KillSwitch.epochs_begun.append(epoch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        import glob
+        import os
+        import signal
+
+        finished = glob.glob(os.path.join(self.folder, "member_*[0-9].json"))
+        if (
+            os.environ.get("SK_KERASBAG_KILL")
+            and self._epoch == self.at_epoch
+            and batch == 1
+            and len(finished) >= self.after_members
+        ):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def lambda_classifier(input_shape, n_classes):
+    """A classifier with a Lambda layer (Python code that Keras's safe mode refuses to load)."""
+    model = keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Lambda(lambda x: x * 2.0),
+            keras.layers.Dense(n_classes, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model

@@ -1,0 +1,135 @@
+"""Writing files that are never seen half-written, and reading Keras models back safely.
+
+Every file sk_kerasbag writes (run artifacts, checkpoints, saved estimators)
+goes through :func:`atomic_path`: it is written under a temporary name in the
+same folder, flushed to disk and renamed over its final name. A process
+killed mid-write leaves at most a stray temporary file, never a truncated
+file under a name that readers trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import keras
+import numpy as np
+
+TEMPORARY_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path`` in one rename.
+
+    The temporary name keeps ``path``'s suffix, because Keras decides the
+    file format from it.
+    """
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=TEMPORARY_PREFIX + path.name + ".", suffix=path.suffix, dir=path.parent
+    )
+    os.close(descriptor)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        _fsync(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Write ``value`` as indented JSON, atomically."""
+    write_bytes(path, (json.dumps(value, indent=2, allow_nan=True) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file, naming the file when it is not valid JSON."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}).") from None
+
+
+def write_csv(path: str | os.PathLike, columns: dict[str, list]) -> None:
+    """Write equal-length ``columns`` as CSV, atomically; floats keep every digit."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values()))
+    write_bytes(path, text.getvalue().encode())
+
+
+def read_csv_floats(path: str | os.PathLike) -> dict[str, list[float]]:
+    """Read a CSV of numbers written by :func:`write_csv` back into columns."""
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        raise ValueError(f"{path} is empty.")
+    header, body = rows[0], rows[1:]
+    return {name: [float(row[i]) for row in body] for i, name in enumerate(header)}
+
+
+def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Save ``arrays`` as an uncompressed ``.npz`` atomically (no object arrays)."""
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+
+
+def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Load an ``.npz`` without pickle, so a crafted file cannot run code."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return {name: arrays[name] for name in arrays.files}
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> None:
+    """Save ``model`` in the ``.keras`` format, atomically."""
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+
+
+def load_model(path: str | os.PathLike, *, custom_objects: dict | None = None) -> keras.Model:
+    """Load a ``.keras`` file in Keras's safe mode (no lambdas or arbitrary code)."""
+    return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True)
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_hashes(folder: Path, expected: dict[str, str], what: str) -> None:
+    """Raise when a listed file is missing or its bytes differ from the recorded hash."""
+    for name, digest in expected.items():
+        path = folder / name
+        if not path.is_file():
+            raise ValueError(f"{what} is incomplete: {path} is missing.")
+        if sha256(path) != digest:
+            raise ValueError(
+                f"{what} was modified: {path} does not match the SHA-256 recorded when "
+                "it was written."
+            )

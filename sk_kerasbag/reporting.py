@@ -1,0 +1,141 @@
+"""Per-member statistics, the summary table and the progress bar over members.
+
+A member's statistics come from its Keras history: its best epoch (by
+validation loss when it had validation data, else its last epoch), every
+metric at that epoch, and its training time. Across members they are
+summarised by mean, standard deviation, minimum and maximum, as the old
+keraspipelines ``output_statistics`` did.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Iterator, TypeVar
+
+import numpy as np
+
+logger = logging.getLogger("sk_kerasbag")
+
+MONITOR = "val_loss"
+AGGREGATES = ("mean", "std", "min", "max")
+
+T = TypeVar("T")
+
+
+def best_epoch(history: dict[str, list[float]]) -> int:
+    """Index (0-based) of the epoch with the lowest validation loss, else the last epoch."""
+    values = history.get(MONITOR)
+    if values:
+        return int(np.nanargmin(values)) if not np.all(np.isnan(values)) else len(values) - 1
+    return max(len(next(iter(history.values()), [])) - 1, 0)
+
+
+def member_statistics(history: dict[str, list[float]], seconds: float) -> dict[str, float]:
+    """One member's row of the statistics table.
+
+    Parameters
+    ----------
+    history : dict
+        Metric name to per-epoch values, as in ``histories_``.
+    seconds : float
+        Training time of the member.
+
+    Returns
+    -------
+    dict
+        ``epochs`` run, ``best_epoch`` (counted from 1), every metric at the
+        best epoch, and ``seconds``.
+    """
+    best = best_epoch(history)
+    row = {"epochs": len(next(iter(history.values()), [])), "best_epoch": best + 1}
+    row.update((name, values[best]) for name, values in history.items() if values)
+    row["seconds"] = float(seconds)
+    return row
+
+
+def statistics_table(rows: list[dict[str, float]]) -> dict[str, np.ndarray]:
+    """Columns of per-member statistics, ``member`` first (counted from 1).
+
+    A metric missing for some member (such as ``val_loss`` when only some
+    members had validation rows) is NaN there.
+    """
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    table = {"member": np.arange(1, len(rows) + 1)}
+    for name in names:
+        table[name] = np.array([row.get(name, np.nan) for row in rows], dtype=float)
+    for name in ("epochs", "best_epoch"):
+        if name in table and not np.isnan(table[name]).any():
+            table[name] = table[name].astype(int)
+    return table
+
+
+def aggregate(table: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Mean, std, min and max of every statistic across members."""
+    summary = {}
+    for name, values in table.items():
+        if name == "member":
+            continue
+        values = np.asarray(values, dtype=float)
+        finite = values[~np.isnan(values)]
+        summary[name] = {
+            "mean": float(finite.mean()) if len(finite) else np.nan,
+            "std": float(finite.std()) if len(finite) else np.nan,
+            "min": float(finite.min()) if len(finite) else np.nan,
+            "max": float(finite.max()) if len(finite) else np.nan,
+        }
+    return summary
+
+
+def format_table(table: dict[str, np.ndarray]) -> str:
+    """The per-member rows followed by mean, std, min and max, as aligned text."""
+    names = list(table)
+    across = aggregate(table)
+    lines = [[_cell(table[n][i]) for n in names] for i in range(len(table["member"]))]
+    for statistic in AGGREGATES:
+        lines.append([statistic] + [_cell(across[n][statistic]) for n in names[1:]])
+    header = names
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    rule = "  ".join("-" * w for w in widths)
+    rendered = ["  ".join(h.rjust(w) for h, w in zip(header, widths)), rule]
+    for i, line in enumerate(lines):
+        if i == len(table["member"]):
+            rendered.append(rule)
+        rendered.append("  ".join(cell.rjust(w) for cell, w in zip(line, widths)))
+    return "\n".join(rendered)
+
+
+def _cell(value) -> str:
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if np.isnan(value):
+        return "-"
+    return f"{value:.4f}"
+
+
+def latest_score(history: dict[str, list[float]]) -> dict[str, float]:
+    """The last epoch's validation metrics (or training metrics without validation)."""
+    shown = {k: v for k, v in history.items() if k.startswith("val_") and v}
+    if not shown:
+        shown = {k: v for k, v in history.items() if v}
+    return {name: values[-1] for name, values in shown.items()}
+
+
+def track_members(members: Iterable[T], total: int, *, enabled: bool) -> Iterator[T]:
+    """Yield ``members`` unchanged, reporting each one's latest validation score when ``enabled``.
+
+    The report is a progress bar (tqdm, on stderr) and one ``INFO`` line per
+    member on the ``"sk_kerasbag"`` logger, for log files.
+    """
+    if not enabled:
+        yield from members
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="members", unit="member") as bar:
+        for i, member in enumerate(members, start=1):
+            yield member
+            scores = {name: f"{value:.4f}" for name, value in latest_score(member.history).items()}
+            bar.set_postfix(scores, refresh=False)
+            bar.update()
+            described = ", ".join(f"{name}={value}" for name, value in scores.items())
+            logger.info("member %d/%d: %s (%.1f s)", i, total, described, member.seconds)

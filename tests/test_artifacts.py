@@ -1,0 +1,238 @@
+"""Run artifacts under save_dir, fit statistics, atomic writes and resuming after SIGKILL."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from sk_kerasbag import BaggedKerasClassifier, KFoldKerasRegressor
+from sk_kerasbag._files import TEMPORARY_PREFIX, atomic_path, read_csv_floats, sha256
+
+from .builders import KillSwitch, dense_classifier, dense_regressor, small_cnn
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.rand(120, 6).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 1).astype(int) + (X[:, 2] > 0.5)
+    return X, y
+
+
+def _fingerprints(folder: Path, pattern: str) -> dict[str, tuple[str, int]]:
+    return {p.name: (sha256(p), p.stat().st_mtime_ns) for p in sorted(folder.glob(pattern))}
+
+
+def test_artifacts_are_written_and_readable(data, tmp_path):
+    X, y = data
+    run = tmp_path / "run"
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=3, epochs=4, validation_split=0.25, random_state=0,
+        save_dir=run,
+    ).fit(X, y)  # fmt: skip
+
+    names = {p.name for p in run.iterdir()}
+    assert {"run.json", "params.json", "plans.npz", "statistics.csv", "statistics.json"} <= names
+    assert not [name for name in names if name.startswith(TEMPORARY_PREFIX)]
+    assert not [name for name in names if ".epoch-" in name or "checkpoint" in name]
+    assert json.loads((run / "params.json").read_text())["n_estimators"] == 3
+
+    for k, (model, history) in enumerate(zip(clf.estimators_, clf.histories_), start=1):
+        record = json.loads((run / f"member_{k:02d}.json").read_text())
+        saved_history = read_csv_floats(run / f"member_{k:02d}.history.csv")
+        assert saved_history.pop("epoch") == [1.0, 2.0, 3.0, 4.0]
+        assert saved_history == history
+        best = int(np.argmin(history["val_loss"]))
+        assert record["best_epoch"] == best + 1 == clf.fit_statistics_["best_epoch"][k - 1]
+        # The ensemble's model file predicts exactly as the fitted member does.
+        ensemble_file = keras.saving.load_model(run / record["ensemble_model"])
+        np.testing.assert_array_equal(
+            ensemble_file.predict(X, verbose=0), model.predict(X, verbose=0)
+        )
+        # member_XX.keras is the best epoch; it is the ensemble's model only when best is last.
+        assert (record["ensemble_model"] == f"member_{k:02d}.keras") == (best == 3)
+
+    statistics = json.loads((run / "statistics.json").read_text())
+    np.testing.assert_allclose(
+        statistics["across_members"]["val_loss"]["mean"], np.mean(clf.fit_statistics_["val_loss"])
+    )
+    rows = (run / "statistics.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["1", "2", "3", "mean", "std", "min", "max"]
+
+
+def test_fit_statistics_and_summary(data, capsys):
+    X, y = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=3, random_state=0)
+    clf.fit(X, y)
+    stats = clf.fit_statistics_
+    assert list(stats["member"]) == [1, 2]
+    assert list(stats["epochs"]) == [3, 3]
+    # Without validation data the best epoch is the last one.
+    assert list(stats["best_epoch"]) == [3, 3]
+    assert stats["loss"].tolist() == [h["loss"][-1] for h in clf.histories_]
+    assert (stats["seconds"] > 0).all()
+
+    table = clf.summary()
+    assert capsys.readouterr().out == ""  # verbose=0: returned, not printed
+    lines = table.splitlines()
+    assert lines[0].split() == ["member", "epochs", "best_epoch", "accuracy", "loss", "seconds"]
+    assert [line.split()[0] for line in lines[2:4] + lines[5:]] == [
+        "1", "2", "mean", "std", "min", "max"
+    ]  # fmt: skip
+    assert f"{np.mean(stats['loss']):.4f}" in lines[5]
+    clf.summary(verbose=1)
+    assert capsys.readouterr().out == table + "\n"
+
+
+def test_verbose_shows_progress_over_members_and_the_table(data, capsys):
+    X, y = data
+    BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, epochs=2, validation_split=0.2, random_state=0,
+        verbose=1,
+    ).fit(X, y)  # fmt: skip
+    captured = capsys.readouterr()
+    assert "2/2" in captured.err and "val_loss=" in captured.err  # tqdm bar, on stderr
+    assert "mean" in captured.out and "best_epoch" in captured.out
+
+
+def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
+    path = tmp_path / "statistics.csv"
+    path.write_text("finished\n")
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as temporary:
+            temporary.write_text("half-writ")
+            raise RuntimeError("killed")
+    assert path.read_text() == "finished\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["statistics.csv"]
+
+
+_KILLED_FIT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from sk_kerasbag import {estimator}
+    from tests.builders import KillSwitch, {builder}
+    arrays = np.load(sys.argv[1])
+    {estimator}({builder}, callbacks=[KillSwitch(sys.argv[2], 1, 2)], **{params}).fit(
+        arrays["X"], arrays["y"]
+    )
+    """
+)
+
+_RESUME_CASES = {
+    "arrays": ("BaggedKerasClassifier", "dense_classifier", {"validation_split": 0.2}),
+    "augmented-images": (
+        "BaggedKerasClassifier",
+        "small_cnn",
+        {"augmentation": {"rotation_range": 20, "horizontal_flip": True}},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_RESUME_CASES))
+def test_resume_after_sigkill_reuses_finished_members_and_the_interrupted_epoch(
+    case, data, tmp_path
+):
+    estimator_name, builder_name, extra = _RESUME_CASES[case]
+    X, y = data
+    if builder_name == "small_cnn":
+        X = X[:, :4].reshape(-1, 2, 2, 1).repeat(3, axis=1).repeat(3, axis=2)
+    estimator_class = {"BaggedKerasClassifier": BaggedKerasClassifier}[estimator_name]
+    builder = {"dense_classifier": dense_classifier, "small_cnn": small_cnn}[builder_name]
+    run = tmp_path / "run"
+    params = {"n_estimators": 3, "epochs": 4, "batch_size": 16, "random_state": 0, **extra}
+
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    script = _KILLED_FIT.format(
+        estimator=estimator_name, builder=builder_name, params={**params, "save_dir": str(run)}
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "data.npz"), str(run)],
+        cwd=REPO,
+        env={**os.environ, "SK_KERASBAG_KILL": "1", "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    finished = _fingerprints(run, "member_01*")
+    assert "member_01.json" in finished and not (run / "member_02.json").exists()
+    checkpoint = json.loads((run / "member_02.checkpoint.json").read_text())
+    assert checkpoint["epochs_done"] == 2  # killed mid-way through its third epoch
+
+    KillSwitch.epochs_begun.clear()
+    resumed = estimator_class(
+        builder, callbacks=[KillSwitch(run, 1, 2)], save_dir=run, resume=True, **params
+    ).fit(X, y)
+    # Member 1 was reloaded, member 2 continued at its third epoch, member 3 ran in full.
+    assert KillSwitch.epochs_begun == [2, 3, 0, 1, 2, 3]
+    assert _fingerprints(run, "member_01*") == finished
+    assert not list(run.glob("*checkpoint*")) and not list(run.glob("*.epoch-*"))
+
+    KillSwitch.epochs_begun.clear()
+    uninterrupted = estimator_class(
+        builder, callbacks=[KillSwitch(run, 1, 2)], save_dir=tmp_path / "whole", **params
+    ).fit(X, y)
+    assert resumed.histories_ == uninterrupted.histories_
+    np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))
+
+
+def test_resume_with_unseeded_splits_reuses_the_recorded_rows(data, tmp_path):
+    X, y = data
+    y = y.astype(float)
+    params = dict(n_splits=3, epochs=1, save_dir=tmp_path / "run")
+    first = KFoldKerasRegressor(dense_regressor, **params).fit(X, y)
+    again = KFoldKerasRegressor(dense_regressor, resume=True, **params).fit(X, y)
+    for (train_a, test_a), (train_b, test_b) in zip(first.folds_, again.folds_):
+        np.testing.assert_array_equal(train_a, train_b)
+        np.testing.assert_array_equal(test_a, test_b)
+    np.testing.assert_array_equal(first.predict(X), again.predict(X))
+    np.testing.assert_array_equal(first.oof_prediction_, again.oof_prediction_)
+
+
+def test_resume_refuses_changed_parameters_or_data(data, tmp_path):
+    X, y = data
+    params = dict(n_estimators=2, epochs=1, random_state=0, save_dir=tmp_path / "run")
+    BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
+    before = _fingerprints(tmp_path / "run", "*")
+
+    with pytest.raises(ValueError, match=r"parameters differ: epochs, model__hidden"):
+        BaggedKerasClassifier(
+            dense_classifier, **{**params, "epochs": 2}, model__hidden=8, resume=True
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="training data differ"):
+        BaggedKerasClassifier(dense_classifier, **params, resume=True).fit(X[::-1], y[::-1])
+    with pytest.raises(FileExistsError, match="already holds a run.*resume=True"):
+        BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
+    assert _fingerprints(tmp_path / "run", "*") == before
+
+
+def test_save_dir_never_writes_into_a_folder_holding_other_files(data, tmp_path):
+    X, y = data
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty"):
+        BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, save_dir=tmp_path).fit(
+            X, y
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    with pytest.raises(ValueError, match="resume=True needs save_dir"):
+        BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, resume=True).fit(X, y)
+
+
+def test_tampered_member_file_is_refused_on_resume(data, tmp_path):
+    X, y = data
+    params = dict(n_estimators=2, epochs=1, random_state=0, save_dir=tmp_path)
+    BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
+    with open(tmp_path / "member_02.keras", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\x00\x01")
+    with pytest.raises(ValueError, match=r"member_02.keras does not match"):
+        BaggedKerasClassifier(dense_classifier, **params, resume=True).fit(X, y)

@@ -1,0 +1,170 @@
+"""estimator.save / sk_kerasbag.load: plain files, no pickle, Keras safe mode, tamper checks."""
+
+import json
+import sys
+import zipfile
+
+import joblib
+import keras
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from sk_kerasbag import (
+    BaggedKerasClassifier,
+    DirectoryBaggedClassifier,
+    KFoldKerasRegressor,
+    list_images,
+    load,
+)
+from sk_kerasbag.persistence import UnresolvedBuilder
+
+from . import builders
+from .builders import dense_classifier, dense_regressor, small_cnn
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.rand(90, 5).astype(np.float32)
+    labels = np.array(["cat", "dog", "owl"])[(X[:, 0] * 3).astype(int)]
+    return X, labels
+
+
+def _no_pickle_anywhere(folder):
+    for path in folder.rglob("*"):
+        assert path.suffix in {".json", ".npz", ".keras"}, path
+        if path.suffix == ".npz":
+            np.load(path, allow_pickle=False)  # raises if any array needs pickle
+        if path.suffix == ".keras":
+            names = zipfile.ZipFile(path).namelist()
+            assert set(names) <= {"config.json", "metadata.json", "model.weights.h5"}, names
+
+
+def test_save_load_round_trip_predicts_identically_without_pickle(data, tmp_path):
+    X, labels = data
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, epochs=2, oob_score=True, class_weight={"cat": 2.0},
+        augmentation={"rescale": 0.5, "featurewise_center": True}, random_state=0,
+        callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=1)], model__hidden=8,
+    ).fit(X, labels)  # fmt: skip
+    clf.save(tmp_path / "clf")
+    _no_pickle_anywhere(tmp_path / "clf")
+
+    loaded = load(tmp_path / "clf")
+    assert type(loaded) is BaggedKerasClassifier
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+    np.testing.assert_array_equal(loaded.oob_decision_function_, clf.oob_decision_function_)
+    assert loaded.oob_score_ == clf.oob_score_
+    assert loaded.histories_ == clf.histories_
+    for name, values in clf.fit_statistics_.items():
+        np.testing.assert_array_equal(loaded.fit_statistics_[name], values)
+    expected = {**clf.get_params(), "callbacks": None}  # callbacks are training-time only
+    assert loaded.get_params() == expected
+    # The loaded estimator is an ordinary one: it clones and fits again.
+    refit = clone(loaded).set_params(epochs=1).fit(X, labels)
+    assert refit.predict(X).shape == (len(X),)
+
+
+def test_round_trip_of_a_kfold_regressor_and_joblib_still_works(tmp_path):
+    rng = np.random.RandomState(1)
+    X = rng.rand(60, 3).astype(np.float32)
+    y = np.c_[X.sum(axis=1), X[:, 0]]
+    reg = KFoldKerasRegressor(dense_regressor, n_splits=3, epochs=2, random_state=0).fit(X, y)
+    reg.save(tmp_path / "reg")
+    loaded = load(tmp_path / "reg")
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    np.testing.assert_array_equal(loaded.oof_prediction_, reg.oof_prediction_)
+    for (a_train, a_test), (b_train, b_test) in zip(loaded.folds_, reg.folds_):
+        np.testing.assert_array_equal(a_train, b_train)
+        np.testing.assert_array_equal(a_test, b_test)
+    joblib.dump(reg, tmp_path / "reg.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "reg.joblib").predict(X), reg.predict(X))
+
+
+def test_round_trip_of_a_directory_classifier(tmp_path):
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    for label in ("a", "b"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.randint(0, 255, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
+    clf = DirectoryBaggedClassifier(
+        small_cnn, n_estimators=2, epochs=1, image_size=(8, 8), rescale=1 / 255, random_state=0
+    ).fit(tmp_path / "images")
+    clf.save(tmp_path / "saved")
+    paths, _ = list_images(tmp_path / "images")
+    np.testing.assert_array_equal(
+        load(tmp_path / "saved").predict_proba(paths), clf.predict_proba(paths)
+    )
+
+
+def test_load_refuses_tampered_or_incomplete_folders(data, tmp_path):
+    X, labels = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1, random_state=0)
+    clf.fit(X, labels).save(tmp_path / "clf")
+    member = tmp_path / "clf" / "member_02.keras"
+    original = member.read_bytes()
+    member.write_bytes(original[:-10] + b"0123456789")
+    with pytest.raises(ValueError, match="member_02.keras does not match the SHA-256"):
+        load(tmp_path / "clf")
+    member.unlink()
+    with pytest.raises(ValueError, match="incomplete: .*member_02.keras is missing"):
+        load(tmp_path / "clf")
+    member.write_bytes(original)
+    manifest = tmp_path / "clf" / "estimator.json"
+    manifest.write_text(manifest.read_text()[:-20])
+    with pytest.raises(ValueError, match="estimator.json is not valid JSON"):
+        load(tmp_path / "clf")
+    with pytest.raises(FileNotFoundError, match="not a saved sk_kerasbag estimator"):
+        load(tmp_path)
+
+
+def test_members_load_in_keras_safe_mode(tmp_path):
+    X = np.random.RandomState(0).rand(40, 3).astype(np.float32)
+    y = np.arange(40) % 2
+    clf = BaggedKerasClassifier(builders.lambda_classifier, n_estimators=1, epochs=1).fit(X, y)
+    clf.save(tmp_path / "clf")
+    # A Lambda layer is Python bytecode: safe mode refuses to run it from a file.
+    with pytest.raises(ValueError, match="safe_mode"):
+        load(tmp_path / "clf")
+
+
+def test_builder_is_only_resolved_from_imported_modules(data, tmp_path, monkeypatch):
+    X, labels = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, random_state=0)
+    clf.fit(X, labels).save(tmp_path / "clf")
+    reference = json.loads((tmp_path / "clf" / "estimator.json").read_text())["params"]["model"]
+    module = reference["__callable__"].split(":")[0]
+    monkeypatch.delitem(sys.modules, module)
+
+    loaded = load(tmp_path / "clf")  # predicting needs no builder
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    assert isinstance(loaded.model, UnresolvedBuilder)
+    with pytest.raises(RuntimeError, match="set_params\\(model=...\\)"):
+        loaded.fit(X, labels)
+    supplied = load(tmp_path / "clf", custom_objects={reference["__callable__"]: dense_classifier})
+    assert supplied.model is dense_classifier
+
+
+def test_save_refuses_what_only_pickle_can_store(data, tmp_path):
+    X, labels = data
+
+    def local_builder(input_shape, n_classes):
+        return dense_classifier(input_shape, n_classes)
+
+    clf = BaggedKerasClassifier(local_builder, n_estimators=1, epochs=1).fit(X, labels)
+    with pytest.raises(TypeError, match="local_builder.* define it at the top level"):
+        clf.save(tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+
+    fitted = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1).fit(X, labels)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not an empty folder"):
+        fitted.save(tmp_path / "b")
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["mine.txt"]

@@ -1,0 +1,174 @@
+"""plot_history: per-member training and validation curves."""
+
+import importlib
+import sys
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.exceptions import NotFittedError
+
+from sk_kerasbag import BaggedKerasClassifier, plotting
+from sk_kerasbag.plotting import plot_history
+
+from .builders import dense_classifier
+
+matplotlib.use("Agg")
+
+EPOCHS = 3
+N_MEMBERS = 2
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=60, n_features=4, n_informative=3, n_redundant=0, random_state=0
+    )
+    return X.astype(np.float32), y
+
+
+def _fit(data, validation_split):
+    return BaggedKerasClassifier(
+        dense_classifier,
+        n_estimators=N_MEMBERS,
+        epochs=EPOCHS,
+        batch_size=32,
+        validation_split=validation_split,
+        random_state=0,
+    ).fit(*data)
+
+
+@pytest.fixture(scope="module")
+def validated(data):
+    return _fit(data, validation_split=0.2)
+
+
+@pytest.fixture(scope="module")
+def unvalidated(data):
+    return _fit(data, validation_split=0.0)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.mark.parametrize("metric", ["loss", "accuracy"])
+def test_curves_follow_the_histories(validated, metric):
+    ax = plot_history(validated, metric=metric)
+    lines = ax.get_lines()
+    assert len(lines) == 2 * N_MEMBERS
+    for k, history in enumerate(validated.histories_):
+        train, val = lines[2 * k], lines[2 * k + 1]
+        np.testing.assert_array_equal(train.get_ydata(), history[metric])
+        np.testing.assert_array_equal(val.get_ydata(), history[f"val_{metric}"])
+        for line in (train, val):
+            np.testing.assert_array_equal(line.get_xdata(), np.arange(1, EPOCHS + 1))
+        assert train.get_linestyle() == "-" and val.get_linestyle() == "--"
+        assert train.get_color() == val.get_color()
+    colors = {line.get_color() for line in lines}
+    assert len(colors) == N_MEMBERS
+    assert metric in ax.get_title() and ax.get_ylabel() == metric
+    assert ax.get_xlabel() == "epoch"
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == [f"member {k}" for k in range(1, N_MEMBERS + 1)] + ["training", "validation"]
+
+
+def test_without_validation_one_line_per_member(unvalidated):
+    assert not any(key.startswith("val_") for key in unvalidated.histories_[0])
+    ax = plot_history(unvalidated)
+    lines = ax.get_lines()
+    assert len(lines) == N_MEMBERS
+    for line, history in zip(lines, unvalidated.histories_):
+        np.testing.assert_array_equal(line.get_ydata(), history["loss"])
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(1, EPOCHS + 1))
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == [f"member {k}" for k in range(1, N_MEMBERS + 1)]
+
+
+def test_draws_on_a_given_ax(validated):
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plot_history(validated, ax=right) is right
+    assert len(right.get_lines()) == 2 * N_MEMBERS and not left.get_lines()
+    assert len(plt.get_fignums()) == 1
+
+
+def test_new_figure_without_ax(validated):
+    before = len(plt.get_fignums())
+    ax = plot_history(validated)
+    assert len(plt.get_fignums()) == before + 1
+    assert ax.figure.number == plt.get_fignums()[-1]
+
+
+def test_plain_list_of_histories_of_any_lengths():
+    # Members stopped early have shorter histories.
+    histories = [
+        {"loss": [1.0, 0.5, 0.25], "val_loss": [1.1, 0.7, 0.6]},
+        {"loss": [0.9, 0.4], "val_loss": [1.0, 0.8]},
+        {"loss": [0.8]},
+    ]
+    lines = plot_history(histories).get_lines()
+    assert len(lines) == 5
+    for line, values in zip(lines, [h[key] for h in histories for key in sorted(h)]):
+        np.testing.assert_array_equal(line.get_ydata(), values)
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(1, len(values) + 1))
+
+
+def test_many_members_get_distinct_colours_and_a_compact_legend():
+    histories = [{"loss": [float(k), k / 2], "val_loss": [k + 1.0, k / 3]} for k in range(25)]
+    ax = plot_history(histories)
+    train_colors = [tuple(line.get_color()) for line in ax.get_lines()[::2]]
+    assert len(set(train_colors)) == 25
+    legend = ax.get_legend()
+    assert len(legend.get_texts()) == 25 + 2
+    ax.figure.canvas.draw()
+    columns = {round(text.get_window_extent().x0) for text in legend.get_texts()}
+    assert len(columns) > 1
+
+
+def test_unknown_metric_names_it_and_the_available_ones(validated):
+    with pytest.raises(ValueError, match="'auc'") as info:
+        plot_history(validated, metric="auc")
+    message = str(info.value)
+    assert "'accuracy', 'loss'" in message
+    assert "val_" not in message
+
+
+def test_metric_missing_from_some_members():
+    with pytest.raises(ValueError, match=r"'accuracy'.*member\(s\) \[2\]"):
+        plot_history([{"loss": [1.0], "accuracy": [0.5]}, {"loss": [1.0]}], metric="accuracy")
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError):
+        plot_history(BaggedKerasClassifier(dense_classifier))
+
+
+@pytest.mark.parametrize("bad", [[], [[1.0, 2.0]]])
+def test_bad_history_lists(bad):
+    with pytest.raises((ValueError, TypeError)):
+        plot_history(bad)
+
+
+def test_missing_matplotlib_says_how_to_install(validated, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError) as info:
+        plot_history(validated)
+    assert str(info.value) == 'plot_history needs matplotlib: pip install "sk-kerasbag[plot]"'
+
+
+def test_module_imports_without_matplotlib(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    importlib.reload(plotting)
+
+
+def test_saves_a_png(validated, tmp_path):
+    path = tmp_path / "history.png"
+    plot_history(validated, metric="accuracy").figure.savefig(path)
+    content = path.read_bytes()
+    assert len(content) > len(PNG_MAGIC) and content.startswith(PNG_MAGIC)
