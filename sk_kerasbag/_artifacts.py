@@ -24,12 +24,13 @@ weights, optimizer state, dropout seeds and shuffling state restored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import keras
 import numpy as np
@@ -38,6 +39,7 @@ from ._files import (
     TEMPORARY_PREFIX,
     atomic_path,
     check_hashes,
+    exclusive,
     read_arrays,
     read_csv_floats,
     read_json,
@@ -49,11 +51,31 @@ from ._files import (
     write_json,
 )
 from ._members import MemberPlan
+from .folders import ImageFiles
 from .persistence import RUN_CONTROL, describe_params
 from .reporting import MONITOR, aggregate, format_table
 
 RUN_FILE = "run.json"
+PARAMS_FILE = "params.json"
 PLANS_FILE = "plans.npz"
+LOCK_FILE = ".lock"
+
+
+def _foreign_files(path: Path) -> list[str]:
+    return [
+        p.name for p in path.iterdir()
+        if p.name != LOCK_FILE and not p.name.startswith(TEMPORARY_PREFIX)
+    ]  # fmt: skip
+
+
+def _run_identity(estimator, digest: str) -> dict:
+    """What must match for a fit to continue a run: class, parameters and data."""
+    params = describe_params(estimator)
+    return {
+        "estimator": type(estimator).__name__,
+        "params": {name: value for name, value in params.items() if name not in RUN_CONTROL},
+        "data_sha256": digest,
+    }
 
 
 def data_digest(*parts: Any) -> str:
@@ -68,7 +90,7 @@ def data_digest(*parts: Any) -> str:
             digest.update(b"none")
         elif isinstance(part, (tuple, list)):
             digest.update(data_digest(*part).encode())
-        elif hasattr(part, "paths"):
+        elif isinstance(part, ImageFiles):
             for path in part.paths:
                 stat = Path(path).stat()
                 digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
@@ -78,7 +100,7 @@ def data_digest(*parts: Any) -> str:
             if array.dtype == object:
                 digest.update("\0".join(map(repr, array.ravel())).encode())
             else:
-                digest.update(array.tobytes())
+                digest.update(memoryview(array).cast("B"))  # no copy of a large X
     return digest.hexdigest()
 
 
@@ -95,42 +117,40 @@ class RunFolder:
         self.path = path
 
     @classmethod
-    def open(cls, save_dir, *, resume: bool, estimator, digest: str) -> RunFolder:
+    @contextlib.contextmanager
+    def open(cls, save_dir, *, resume: bool, estimator, digest: str) -> Iterator[RunFolder]:
         """Start a run in ``save_dir``, or (with ``resume``) continue the run it holds.
 
+        The run is locked against other processes while the block runs.
         Refuses to write into a folder holding other files, to overwrite a
         run without ``resume=True``, and to resume a run whose parameters or
         data differ.
         """
         path = Path(save_dir)
-        identity = {
-            "estimator": type(estimator).__name__,
-            "params": {
-                name: value
-                for name, value in describe_params(estimator).items()
-                if name not in RUN_CONTROL
-            },
-            "data_sha256": digest,
-        }
-        if (path / RUN_FILE).is_file():
-            if not resume:
-                raise FileExistsError(
-                    f"save_dir {path} already holds a run. Pass resume=True to continue it "
-                    "(finished members are reloaded), or choose another save_dir."
-                )
-            _check_same_run(read_json(path / RUN_FILE), identity, path)
-            return cls(path)
         if path.exists() and not path.is_dir():
             raise NotADirectoryError(f"save_dir {path} is a file, not a folder.")
-        if path.is_dir() and any(not p.name.startswith(TEMPORARY_PREFIX) for p in path.iterdir()):
+        if not (path / RUN_FILE).is_file() and path.is_dir() and _foreign_files(path):
             raise FileExistsError(
                 f"save_dir {path} is not empty and holds no sk_kerasbag run; "
                 "choose a new or empty folder (files there are never overwritten)."
             )
         path.mkdir(parents=True, exist_ok=True)
-        write_json(path / "params.json", describe_params(estimator))
-        write_json(path / RUN_FILE, {**identity, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        return cls(path)
+        with exclusive(path / LOCK_FILE, f"save_dir {path}"):
+            identity = _run_identity(estimator, digest)
+            if not (path / RUN_FILE).is_file():
+                # run.json first: from then on the folder is recognisably a run.
+                started = time.strftime("%Y-%m-%dT%H:%M:%S")
+                write_json(path / RUN_FILE, {**identity, "started": started})
+            elif not resume:
+                raise FileExistsError(
+                    f"save_dir {path} already holds a run. Pass resume=True to continue it "
+                    "(finished members are reloaded), or choose another save_dir."
+                )
+            else:
+                _check_same_run(read_json(path / RUN_FILE), identity, path)
+            if not (path / PARAMS_FILE).is_file():
+                write_json(path / PARAMS_FILE, describe_params(estimator))
+            yield cls(path)
 
     def adopt_plans(self, splits: list, plans: list[MemberPlan]) -> tuple[list, list[MemberPlan]]:
         """The run's splits and member plans: recorded ones when resuming, else these.
@@ -216,6 +236,7 @@ class Checkpoint:
     best_value: float | None
     model_file: str
     best_file: str | None
+    callbacks: dict[str, dict[str, Any]]
     state: dict[str, np.ndarray]
 
 
@@ -235,6 +256,10 @@ class MemberFiles:
         self.record_path = folder / f"{stem}.json"
         self.checkpoint_path = folder / f"{stem}.checkpoint.json"
 
+    def lock(self) -> contextlib.AbstractContextManager:
+        """Hold the member against other processes (such as workers of a killed fit)."""
+        return exclusive(self.folder / f".{self.stem}.lock", f"{self.stem} in {self.folder}")
+
     # -- a finished member -------------------------------------------------
 
     def finished(self) -> bool:
@@ -248,9 +273,10 @@ class MemberFiles:
         model = _weights_into_fresh_model(builder, self.folder / record["ensemble_model"])
         history = read_csv_floats(self.folder / record["history"])
         history.pop("epoch", None)
+        self._drop_checkpoint()  # left behind if a kill came right after the record
         return model, history, record["seconds"]
 
-    def finish(self, model: keras.Model, history: dict, seconds: float, tracker: EpochCheckpoint):
+    def finish(self, model: keras.Model, tracker: EpochCheckpoint) -> None:
         """Write the member's model(s) and history, then its record; drop its checkpoint."""
         model_file = f"{self.stem}.keras"
         if tracker.best_file is not None:
@@ -262,9 +288,11 @@ class MemberFiles:
             ensemble_model = f"{self.stem}.final.keras"
             save_model(model, self.folder / ensemble_model)
         history_file = f"{self.stem}.history.csv"
-        epochs = len(next(iter(history.values()), []))
-        write_csv(self.folder / history_file, {"epoch": list(range(1, epochs + 1)), **history})
+        epochs = len(next(iter(tracker.history.values()), []))
+        rows = {"epoch": list(range(1, epochs + 1)), **tracker.history}
+        write_csv(self.folder / history_file, rows)
         files = sorted({model_file, ensemble_model, history_file})
+        best_epoch = tracker.best_epoch + 1 if tracker.best_epoch is not None else epochs
         write_json(
             self.record_path,
             {
@@ -272,11 +300,14 @@ class MemberFiles:
                 "model": model_file,
                 "ensemble_model": ensemble_model,
                 "history": history_file,
-                "best_epoch": tracker.best_epoch + 1 if tracker.best_epoch is not None else epochs,
-                "seconds": seconds,
+                "best_epoch": best_epoch,
+                "seconds": tracker.seconds,
                 "sha256": {name: sha256(self.folder / name) for name in files},
             },
         )
+        self._drop_checkpoint()
+
+    def _drop_checkpoint(self) -> None:
         self.checkpoint_path.unlink(missing_ok=True)
         for path in self.folder.glob(f"{self.stem}.epoch-*"):
             path.unlink()
@@ -298,12 +329,13 @@ class MemberFiles:
             best_value=record["best_value"],
             model_file=record["model_file"],
             best_file=record["best_file"],
+            callbacks=record["callbacks"],
             state=read_arrays(self.folder / record["state_file"]),
         )
 
-    def tracker(self, start: Checkpoint | None) -> EpochCheckpoint:
-        """The callback that checkpoints this member after every epoch."""
-        return EpochCheckpoint(self, start)
+    def tracker(self, start: Checkpoint | None, callbacks: list) -> EpochCheckpoint:
+        """The callback that checkpoints this member (and its ``callbacks``) after every epoch."""
+        return EpochCheckpoint(self, start, callbacks)
 
     def restore(self, model: keras.Model, start: Checkpoint) -> None:
         """Load a checkpoint's weights and optimizer state into a fresh ``model``."""
@@ -315,15 +347,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """Checkpoints a member after every epoch and remembers its best epoch.
 
     Saves the model with its optimizer state, plus what Keras does not save:
-    the dropout seed generators' states and NumPy's global generator (which
-    Keras's array iterators shuffle with). On resume, ``on_train_begin``
-    puts them back after ``fit``'s own set-up, so the remaining epochs run
-    as in an uninterrupted fit.
+    the dropout seed generators' states, NumPy's global generator (which
+    Keras's array iterators shuffle with) and the state of the member's other
+    callbacks (such as ``EarlyStopping``'s patience count and best weights).
+    On resume, ``on_train_begin`` (called after every other callback's) puts
+    them back, so the remaining epochs run as in an uninterrupted fit.
     """
 
-    def __init__(self, files: MemberFiles, start: Checkpoint | None):
+    def __init__(self, files: MemberFiles, start: Checkpoint | None, callbacks: list):
         super().__init__()
-        self.files, self.start = files, start
+        self.files, self.start, self.callbacks = files, start, callbacks
         self.history = {k: list(v) for k, v in start.history.items()} if start else {}
         self.seconds_before = start.seconds if start else 0.0
         self.best_epoch = start.best_epoch if start else None
@@ -335,10 +368,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self._started = time.perf_counter()
         if self.start is not None:
             _set_random_state(self.model, self.start.state)
+            _set_callback_state(self.callbacks, self.start.callbacks, self.start.state)
             if self.best_file is not None:
-                self._best_weights = _weights_of_file(
-                    self.model, self.files.folder / self.best_file
-                )
+                best_path = self.files.folder / self.best_file
+                self._best_weights = _weights_of_file(self.model, best_path)
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
@@ -347,7 +380,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         model_file = f"{stem}.epoch-{epoch + 1:04d}.keras"
         state_file = f"{stem}.epoch-{epoch + 1:04d}.npz"
         save_model(self.model, folder / model_file)
-        write_arrays(folder / state_file, _random_state(self.model))
+        callback_scalars, callback_arrays = _callback_state(self.callbacks)
+        write_arrays(folder / state_file, {**_random_state(self.model), **callback_arrays})
         value = (logs or {}).get(MONITOR)
         if value is not None and not np.isnan(value):
             if self.best_value is None or value < self.best_value:
@@ -366,6 +400,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 "model_file": model_file,
                 "best_file": self.best_file,
                 "state_file": state_file,
+                "callbacks": callback_scalars,
                 "sha256": {name: sha256(folder / name) for name in sorted(files)},
             },
         )
@@ -383,6 +418,33 @@ class EpochCheckpoint(keras.callbacks.Callback):
         return self._best_weights is not None and all(
             np.array_equal(a, b) for a, b in zip(model.get_weights(), self._best_weights)
         )
+
+
+def _callback_state(callbacks: list) -> tuple[dict, dict[str, np.ndarray]]:
+    """The public state of each callback: numbers and strings, and lists of arrays."""
+    scalars, arrays = {}, {}
+    for i, callback in enumerate(callbacks):
+        state = {}
+        for name, value in vars(callback).items():
+            if name.startswith("_") or name in ("params", "validation_data"):
+                continue
+            if isinstance(value, np.generic):
+                value = value.item()
+            if value is None or isinstance(value, (bool, int, float, str)):
+                state[name] = value
+            elif isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value):
+                state[name] = {"arrays": len(value)}
+                arrays.update((f"callback{i}.{name}.{j}", v) for j, v in enumerate(value))
+        scalars[str(i)] = state
+    return scalars, arrays
+
+
+def _set_callback_state(callbacks: list, scalars: dict, arrays: dict[str, np.ndarray]) -> None:
+    for i, callback in enumerate(callbacks):
+        for name, value in scalars.get(str(i), {}).items():
+            if isinstance(value, dict):
+                value = [arrays[f"callback{i}.{name}.{j}"] for j in range(value["arrays"])]
+            setattr(callback, name, value)
 
 
 def _seed_states(model: keras.Model) -> list:
@@ -420,10 +482,13 @@ def _weights_into_fresh_model(builder: Callable[[], keras.Model], path: Path) ->
 
 
 def _weights_of_file(model: keras.Model, path: Path) -> list[np.ndarray]:
-    current = model.get_weights()
+    # load_weights also loads the optimizer's variables: all are put back after.
+    variables = [*model.variables, *model.optimizer.variables]
+    current = [keras.ops.convert_to_numpy(v) for v in variables]
     model.load_weights(path)
     weights = [np.array(w) for w in model.get_weights()]
-    model.set_weights(current)
+    for variable, value in zip(variables, current):
+        variable.assign(value)
     return weights
 
 

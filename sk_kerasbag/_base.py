@@ -22,6 +22,7 @@ uses ``len(X)``, ``X.take(indices, axis=0)`` and ``X[rows]`` on them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -151,10 +152,6 @@ class BaseKerasEnsemble(BaseEstimator):
         rng = check_random_state(self.random_state)
         splits = self._split_rows(X, y_codes, groups, rng)
         plans = self._plan_members(splits, rng)
-        run = self._open_run(X, y_codes, sample_weight, validation_data, groups)
-        if run is not None:
-            splits, plans = run.adopt_plans(splits, plans)
-        self._record_splits(splits)
 
         # One throw-away build, so that a broken builder or a model that does not
         # fit the data fails before any member trains, and so that the target
@@ -165,49 +162,53 @@ class BaseKerasEnsemble(BaseEstimator):
         y_fit = self._encode_target(y_codes)
         validation = self._validation_data(validation_data)
 
-        jobs = (
-            delayed(train_member)(
-                builder,
-                X,
-                y_fit,
-                sample_weight,
-                plan,
-                augmentation=augmentation,
-                validation_data=validation,
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                callbacks=self.callbacks,
-                verbose=2 if self.verbose >= 2 else 0,
-                files=None if run is None else run.member(k),
+        with self._run_folder(X, y_codes, sample_weight, validation, groups) as run:
+            if run is not None:
+                splits, plans = run.adopt_plans(splits, plans)
+            jobs = (
+                delayed(train_member)(
+                    builder,
+                    X,
+                    y_fit,
+                    sample_weight,
+                    plan,
+                    augmentation=augmentation,
+                    validation_data=validation,
+                    epochs=self.epochs,
+                    batch_size=self.batch_size,
+                    callbacks=self.callbacks,
+                    verbose=2 if self.verbose >= 2 else 0,
+                    files=None if run is None else run.member(k),
+                )
+                for k, plan in enumerate(plans)
             )
-            for k, plan in enumerate(plans)
-        )
-        finished = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
-        results = list(track_members(finished, len(plans), enabled=self.verbose >= 1))
+            finished = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
+            results = list(track_members(finished, len(plans), enabled=self.verbose >= 1))
+            statistics = [member_statistics(member.history, member.seconds) for member in results]
+            self.fit_statistics_ = statistics_table(statistics)
+            if run is not None:
+                run.write_statistics(self.fit_statistics_)
+        self._record_splits(splits)
         self.estimators_ = [member.model for member in results]
         self.histories_ = [member.history for member in results]
         self.preprocessing_ = [member.preprocessing for member in results]
-        self.fit_statistics_ = statistics_table(
-            [member_statistics(member.history, member.seconds) for member in results]
-        )
         self._seeds = [plan.seed for plan in plans]
         # What made the held-out predictions, to tell when test predictions differ.
         self._heldout_passes = (n_passes, copy.deepcopy(self.augmentation))
-        if run is not None:
-            run.write_statistics(self.fit_statistics_)
         if self._wants_heldout():
             self._store_heldout(X, y_codes, plans)
         if self.verbose >= 1:
             self.summary()
         return self
 
-    def _open_run(self, X, y_codes, sample_weight, validation_data, groups) -> RunFolder | None:
+    def _run_folder(self, X, y_codes, sample_weight, validation, groups):
+        """The run folder in ``save_dir`` (locked while fitting), or None without ``save_dir``."""
         if self.save_dir is None:
             if self.resume:
                 raise ValueError("resume=True needs save_dir: the folder of the run to resume.")
-            return None
+            return contextlib.nullcontext(None)
         digest = data_digest(
-            X, y_codes, getattr(self, "classes_", None), sample_weight, validation_data, groups
+            X, y_codes, getattr(self, "classes_", None), sample_weight, validation, groups
         )
         return RunFolder.open(self.save_dir, resume=self.resume, estimator=self, digest=digest)
 

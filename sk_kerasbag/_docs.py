@@ -101,8 +101,10 @@ PARAMETERS = {
         Continue the run in ``save_dir`` (for example after the process was
         killed): finished members are reloaded from their files, the member
         in training continues from its last finished epoch (weights,
-        optimizer, dropout and shuffling state restored), the rest train.
-        Refused when the parameters or data differ from the run's.""",
+        optimizer, dropout, shuffling and callback state restored), the rest
+        train; the result equals an uninterrupted fit's. Refused when the
+        parameters or data differ from the run's, or while another process
+        uses the run.""",
     "model_params": """**model_params
         Keyword arguments ``model__<name>=value`` routed to the builder as
         ``<name>=value``. They are ordinary parameters: ``get_params``

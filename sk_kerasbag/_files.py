@@ -25,6 +25,17 @@ import numpy as np
 TEMPORARY_PREFIX = ".tmp-"
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only; finished files get the
+# permissions any other new file would.
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path`` in one rename.
@@ -41,9 +52,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield temporary
         _fsync(temporary)
+        os.chmod(temporary, _FILE_MODE)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def exclusive(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed); fail at once if another process does.
+
+    The operating system drops the lock when its process dies, even by
+    SIGKILL. Without ``fcntl`` (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"{what} is in use by another process (another fit, or a worker of a fit "
+                "that was killed and is still finishing); wait for it or stop it."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _fsync(path: Path) -> None:
@@ -75,7 +113,7 @@ def write_csv(path: str | os.PathLike, columns: dict[str, list]) -> None:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(zip(*columns.values()))
+    writer.writerows(zip(*columns.values(), strict=True))
     write_bytes(path, text.getvalue().encode())
 
 
@@ -108,9 +146,11 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> None:
         model.save(temporary)
 
 
-def load_model(path: str | os.PathLike, *, custom_objects: dict | None = None) -> keras.Model:
-    """Load a ``.keras`` file in Keras's safe mode (no lambdas or arbitrary code)."""
-    return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True)
+def load_model(
+    path: str | os.PathLike, *, custom_objects: dict | None = None, safe_mode: bool = True
+) -> keras.Model:
+    """Load a ``.keras`` file, by default in Keras's safe mode (no lambdas or arbitrary code)."""
+    return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=safe_mode)
 
 
 def sha256(path: str | os.PathLike) -> str:

@@ -151,55 +151,56 @@ def train_member(
         validation_data = _rows(X, y, sample_weight, plan.val_idx)
     X_train, y_train, w_train = _rows(X, y, sample_weight, plan.train_idx)
     preprocessing = augmentation.fit(X_train)
-    if files is not None and files.finished():
-        with seeded(plan.seed):
-            model, history, seconds = files.reload(builder)
-        return TrainedMember(model, history, preprocessing, seconds)
-    start = files.checkpoint() if files is not None else None
-    if validation_data is not None:
-        validation_data = validation_inputs(
-            validation_data, lambda x, rng: preprocessing.transform(x), batch_size
-        )
-    started = time.perf_counter()
-    with seeded(plan.seed):
-        model = build_checked(builder)
-        training_data = augmentation.training_data(
-            X_train,
-            y_train,
-            w_train,
-            batch_size=batch_size,
-            seed=plan.seed,
-            preprocessing=preprocessing,
-        )
-        callbacks = fresh_callbacks(callbacks)
-        initial_epoch = 0
-        if files is not None:
-            training_data = replayable(training_data, batch_size, plan.seed)
-            tracker = files.tracker(start)
-            callbacks.append(tracker)
-            if start is not None:
-                files.restore(model, start)
-                # A fit stopped by a callback (EarlyStopping) stays stopped.
-                initial_epoch = epochs if start.stopped else start.epochs_done
-                start_at_epoch(training_data["x"], initial_epoch)
-        try:
-            history = model.fit(
-                **training_data,
-                validation_data=validation_data,
-                epochs=epochs,
-                initial_epoch=initial_epoch,
-                callbacks=callbacks,
-                verbose=verbose,
+    with files.lock() if files is not None else contextlib.nullcontext():
+        if files is not None and files.finished():
+            with seeded(plan.seed):
+                model, history, seconds = files.reload(builder)
+            return TrainedMember(model, history, preprocessing, seconds)
+        if validation_data is not None:
+            validation_data = validation_inputs(
+                validation_data, lambda x, rng: preprocessing.transform(x), batch_size
             )
-        finally:
-            release(training_data["x"])
-            release(validation_data)
-    release_training_state(model)
-    if files is None:
-        seconds = time.perf_counter() - started
-        return TrainedMember(model, _plain_history(history.history), preprocessing, seconds)
-    files.finish(model, tracker.history, tracker.seconds, tracker)
-    return TrainedMember(model, tracker.history, preprocessing, tracker.seconds)
+        started = time.perf_counter()
+        with seeded(plan.seed):
+            model = build_checked(builder)
+            training_data = augmentation.training_data(
+                X_train,
+                y_train,
+                w_train,
+                batch_size=batch_size,
+                seed=plan.seed,
+                preprocessing=preprocessing,
+            )
+            callbacks = fresh_callbacks(callbacks)
+            initial_epoch = 0
+            if files is not None:
+                training_data = replayable(training_data, batch_size, plan.seed)
+                start = files.checkpoint()
+                tracker = files.tracker(start, list(callbacks))
+                callbacks.append(tracker)  # last, so it sees the others' end-of-epoch state
+                if start is not None:
+                    files.restore(model, start)
+                    # A fit stopped by a callback (EarlyStopping) stays stopped.
+                    initial_epoch = epochs if start.stopped else start.epochs_done
+                    start_at_epoch(training_data["x"], initial_epoch)
+            try:
+                history = model.fit(
+                    **training_data,
+                    validation_data=validation_data,
+                    epochs=epochs,
+                    initial_epoch=initial_epoch,
+                    callbacks=callbacks,
+                    verbose=verbose,
+                )
+            finally:
+                release(training_data["x"])
+                release(validation_data)
+        release_training_state(model)
+        if files is None:
+            seconds = time.perf_counter() - started
+            return TrainedMember(model, _plain_history(history.history), preprocessing, seconds)
+        files.finish(model, tracker)
+        return TrainedMember(model, tracker.history, preprocessing, tracker.seconds)
 
 
 def _rows(X, y, sample_weight, idx) -> tuple[Any, Any, Any]:

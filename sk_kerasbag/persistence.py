@@ -7,9 +7,9 @@
     member_01.keras   one Keras file per member
 
 :func:`load` checks every file against its recorded SHA-256, loads the
-members with Keras's safe mode and the arrays without pickle, and resolves
-functions (the model builder, a ``preprocessing_function``) by their
-``module:name`` reference only from modules already imported or from
+members with Keras's safe mode and the arrays without pickle, and takes the
+functions the folder names (the model builder, a ``preprocessing_function``,
+saved as ``module:qualname`` references) only from the caller's
 ``custom_objects``, so a folder from an untrusted source cannot run code.
 
 :func:`describe` is also how run artifacts record parameters as JSON
@@ -19,11 +19,11 @@ functions (the model builder, a ``preprocessing_function``) by their
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import inspect
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,71 +51,91 @@ ARRAYS = "arrays.npz"
 # Training-time objects that prediction never needs; they are not saved.
 _TRAINING_ONLY = ("callbacks",)
 # Parameters that say how to run a fit, not what it computes.
-RUN_CONTROL = ("verbose", "n_jobs", "save_dir", "resume", "tta")
+RUN_CONTROL = ("verbose", "n_jobs", "save_dir", "resume", "tta", "workers", "cache_mb")
 
 
 # -- describing values as JSON ---------------------------------------------------
 
 
-def describe(value: Any, arrays: dict[str, np.ndarray] | None = None) -> Any:
+def describe(value: Any, arrays: dict[str, np.ndarray] | None = None, _depth: int = 0) -> Any:
     """A JSON value describing ``value``; reversible by :func:`restore` where possible.
 
     Functions become ``{"__callable__": "module:qualname", "source_sha256": ...}``
-    (the source hash lets a resumed fit notice an edited builder). NumPy arrays
-    go into ``arrays`` (when given) and are referenced by key. Other objects
-    are described by their type and simple attributes, which is enough to
-    compare them but not to rebuild them.
+    (the source hash lets a resumed fit notice an edited builder; lambdas and
+    local functions have no reference and cannot be restored).
+    ``functools.partial`` objects keep their function and arguments. NumPy
+    arrays go into ``arrays`` (when given) and are referenced by key. Other
+    objects are described by their type and public attributes, which is
+    enough to compare them but not to rebuild them.
     """
+
+    def inner(item: Any) -> Any:
+        return describe(item, arrays, _depth + 1)
+
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.generic):
         return value.item()
+    if _depth > _MAX_DEPTH:
+        return {"__object__": _type_name(value), "truncated": True}
     if isinstance(value, tuple):
-        return {"__tuple__": [describe(v, arrays) for v in value]}
-    if isinstance(value, list):
-        return [describe(v, arrays) for v in value]
+        return {"__tuple__": [inner(v) for v in value]}
+    if isinstance(value, (list, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [inner(v) for v in items]
     if isinstance(value, dict):
         if all(isinstance(k, str) and not k.startswith("__") for k in value):
-            return {k: describe(v, arrays) for k, v in value.items()}
-        return {"__items__": [[describe(k, arrays), describe(v, arrays)] for k, v in value.items()]}
+            return {k: inner(v) for k, v in value.items()}
+        return {"__items__": [[inner(k), inner(v)] for k, v in value.items()]}
     if isinstance(value, np.ndarray):
-        if arrays is None:
-            return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
-        key = f"a{len(arrays)}"
-        arrays[key] = _storable_array(value)
-        return {"__ndarray__": key, "object": value.dtype == object}
+        if arrays is not None:
+            key = f"a{len(arrays)}"
+            arrays[key] = _storable_array(value)
+            return {"__ndarray__": key, "object": value.dtype == object}
+        if value.size > 100:  # described by content, to compare, without bloating JSON
+            digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+            return {"__array_sha256__": digest, "shape": list(value.shape)}
+        return {"__array__": value.tolist(), "dtype": str(value.dtype)}
     if isinstance(value, os.PathLike):
         return {"__path__": os.fspath(value)}
     if isinstance(value, OutputSpec):
         return {"__output_spec__": dataclasses.asdict(value)}
     if isinstance(value, Preprocessing):
+        fields = {"settings": value.settings, "mean": value.mean, "std": value.std}
+        return {"__preprocessing__": {name: inner(v) for name, v in fields.items()}}
+    if isinstance(value, UnresolvedBuilder):
+        return value.description
+    if isinstance(value, functools.partial):
         return {
-            "__preprocessing__": {
-                "settings": describe(value.settings, arrays),
-                "mean": describe(value.mean, arrays),
-                "std": describe(value.std, arrays),
-            }
+            "__partial__": inner(value.func),
+            "args": [inner(v) for v in value.args],
+            "keywords": {k: inner(v) for k, v in value.keywords.items()},
         }
     if inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value):
-        return {"__callable__": reference(value), "source_sha256": _source_hash(value)}
+        local = "<" in value.__qualname__  # <lambda>, <locals>: no importable name
+        return {
+            "__callable__": None if local else f"{value.__module__}:{value.__qualname__}",
+            "name": value.__qualname__,
+            "source_sha256": _source_hash(value),
+        }
+    attributes = vars(value) if hasattr(value, "__dict__") else {}
     return {
-        "__object__": f"{type(value).__module__}.{type(value).__qualname__}",
-        "attributes": {
-            k: describe(v)
-            for k, v in sorted(vars(value).items() if hasattr(value, "__dict__") else [])
-            if not k.startswith("_") and isinstance(v, (bool, int, float, str, type(None)))
-        },
+        "__object__": _type_name(value),
+        "attributes": {k: inner(v) for k, v in sorted(attributes.items()) if _public(k, v)},
     }
 
 
-def reference(function: Callable) -> str:
-    """``"module:qualname"`` of a module-level function or class."""
-    name = f"{function.__module__}:{function.__qualname__}"
-    if "<" in function.__qualname__:  # <lambda>, <locals>
-        raise TypeError(
-            f"{name} cannot be saved by reference; define it at the top level of a module."
-        )
-    return name
+# Deep enough for callbacks and generator objects; stops reference cycles.
+_MAX_DEPTH = 4
+
+
+def _type_name(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
+
+
+def _public(name: str, value: Any) -> bool:
+    # A callback's model is what it watches, not part of its configuration.
+    return not name.startswith("_") and not isinstance(value, keras.Model)
 
 
 def _source_hash(function: Callable) -> str | None:
@@ -138,17 +158,25 @@ def _storable_array(array: np.ndarray) -> np.ndarray:
 
 
 def unrestorable(description: Any, path: str = "") -> list[str]:
-    """Where in a description an object was only described, not stored."""
-    if isinstance(description, dict):
-        if "__object__" in description:
-            return [f"{path} ({description['__object__']})"]
-        items = description.get("__tuple__", description.get("__items__", description))
-        if isinstance(items, list):
-            return [p for i, v in enumerate(items) for p in unrestorable(v, f"{path}[{i}]")]
-        return [p for k, v in items.items() for p in unrestorable(v, f"{path}.{k}" if path else k)]
+    """Where in a description a value was only described, not stored."""
     if isinstance(description, list):
         return [p for i, v in enumerate(description) for p in unrestorable(v, f"{path}[{i}]")]
-    return []
+    if not isinstance(description, dict):
+        return []
+    if "__object__" in description:
+        return [f"{path} ({description['__object__']})"]
+    if "__array_sha256__" in description:
+        return [f"{path} (an array)"]
+    if "__callable__" in description and description["__callable__"] is None:
+        return [f"{path} ({description['name']}: define it at the top level of a module)"]
+    if "__partial__" in description:
+        parts = {"func": description["__partial__"], **description["keywords"]}
+        parts.update((str(i), v) for i, v in enumerate(description["args"]))
+        return [p for k, v in parts.items() for p in unrestorable(v, f"{path}.{k}")]
+    items = description.get("__tuple__", description.get("__items__", description))
+    if isinstance(items, list):
+        return [p for i, v in enumerate(items) for p in unrestorable(v, f"{path}[{i}]")]
+    return [p for k, v in items.items() for p in unrestorable(v, f"{path}.{k}" if path else k)]
 
 
 def restore(description: Any, arrays: dict[str, np.ndarray], resolve: Callable[[str], Any]) -> Any:
@@ -179,8 +207,16 @@ def restore(description: Any, arrays: dict[str, np.ndarray], resolve: Callable[[
             k: restore(v, arrays, resolve) for k, v in description["__preprocessing__"].items()
         }
         return Preprocessing(**fields)
+    if "__array__" in description:
+        return np.array(description["__array__"], dtype=description["dtype"])
     if "__callable__" in description:
         return resolve(description["__callable__"])
+    if "__partial__" in description:
+        return functools.partial(
+            restore(description["__partial__"], arrays, resolve),
+            *restore(description["args"], arrays, resolve),
+            **restore(description["keywords"], arrays, resolve),
+        )
     return {k: restore(v, arrays, resolve) for k, v in description.items()}
 
 
@@ -265,13 +301,16 @@ def load(
     path : str or path-like
         Folder written by :meth:`save`.
     custom_objects : dict, optional
-        Functions and Keras objects by name: ``"module:qualname"`` keys for
-        the model builder or a ``preprocessing_function``, and the usual
-        Keras names for custom layers of the members.
+        The functions the ensemble refers to (the model builder, a
+        ``preprocessing_function``), keyed by ``"module:qualname"`` or by
+        name, such as ``{"basic_cnn": basic_cnn}``; and, with Keras's usual
+        names, custom layers of the members.
     safe_mode : bool, default=True
-        Resolve function references only from ``custom_objects`` and modules
-        already imported, and load members in Keras's safe mode. ``False``
-        imports the referenced modules; only use it for trusted folders.
+        Take functions only from ``custom_objects`` and load members in
+        Keras's safe mode, so the folder cannot make Python run anything.
+        Without its builder a loaded ensemble predicts, but fitting it again
+        needs ``set_params(model=...)``. ``False`` imports the modules the
+        folder names and allows Lambda layers: only for folders you trust.
 
     Returns
     -------
@@ -289,11 +328,8 @@ def load(
         )
     try:
         check_hashes(folder, manifest["sha256"], f"The saved estimator {folder}")
-        members, fitted_names, class_name = (
-            manifest["members"],
-            manifest["fitted"],
-            manifest["class"],
-        )
+        members, fitted = manifest["members"], manifest["fitted"]
+        estimator_class = _estimator_class(manifest["class"])
         params_description = manifest["params"]
     except (KeyError, TypeError) as error:
         raise ValueError(f"{manifest_path} is incomplete or malformed ({error!r}).") from None
@@ -301,17 +337,20 @@ def load(
         raise ValueError(f"{manifest_path} lists members it has no SHA-256 for.")
 
     resolve = _resolver(custom_objects or {}, safe_mode)
-    estimator_class = _estimator_class(class_name)
     arrays = read_arrays(folder / ARRAYS)
     params = {
         name: _restore_param(name, value, arrays, resolve)
         for name, value in params_description.items()
     }
     estimator = estimator_class(**params)
-    for name, value in fitted_names.items():
+    estimator._validate_params()
+    for name, value in fitted.items():
+        if name.startswith("__") or name in params or hasattr(estimator_class, name):
+            raise ValueError(f"{manifest_path} sets {name!r}, which is not a fitted attribute.")
         setattr(estimator, name, restore(value, arrays, resolve))
     estimator.estimators_ = [
-        load_model(folder / name, custom_objects=custom_objects) for name in members
+        load_model(folder / name, custom_objects=custom_objects, safe_mode=safe_mode)
+        for name in members
     ]
     return estimator
 
@@ -323,44 +362,43 @@ def _restore_param(name, value, arrays, resolve):
         try:
             return restore(value, arrays, resolve)
         except LookupError as error:
-            return UnresolvedBuilder(value["__callable__"], str(error))
+            return UnresolvedBuilder(value, str(error))
     return restore(value, arrays, resolve)
 
 
 class UnresolvedBuilder:
-    """Stands in for a saved model builder whose module was not imported at load.
+    """Stands in for a saved model builder that was not supplied at load.
 
     Calling it (by fitting the loaded estimator again) raises an error that
-    says how to supply the builder.
+    says how to supply the builder; saving the estimator again keeps the
+    builder's reference.
     """
 
-    def __init__(self, reference: str, reason: str):
-        self.reference, self.reason = reference, reason
+    def __init__(self, description: dict, reason: str):
+        self.description, self.reason = description, reason
 
     def __call__(self, *args, **kwargs):
         raise RuntimeError(
-            f"The model builder {self.reference} was not available when the estimator was "
-            f"loaded ({self.reason}). Pass it with set_params(model=...) before fitting."
+            f"The model builder was not supplied when the estimator was loaded ({self.reason}). "
+            "Pass it with set_params(model=...) before fitting."
         )
 
     def __repr__(self) -> str:
-        return f"UnresolvedBuilder({self.reference!r})"
+        return f"UnresolvedBuilder({self.description.get('__callable__')!r})"
 
 
 def _resolver(custom_objects: dict[str, Any], safe_mode: bool) -> Callable[[str], Any]:
     def resolve(name: str) -> Any:
-        if name in custom_objects:
-            return custom_objects[name]
         module_name, _, qualname = name.partition(":")
-        module = sys.modules.get(module_name)
-        if module is None and not safe_mode:
-            module = importlib.import_module(module_name)
-        if module is None:
+        for key in (name, qualname):
+            if key in custom_objects:
+                return custom_objects[key]
+        if safe_mode:
             raise LookupError(
-                f"{name} is needed, but module {module_name!r} is not imported; import it "
-                f"before loading, or pass custom_objects={{{name!r}: ...}}"
+                f"{name} is needed; pass custom_objects={{{qualname!r}: {qualname}}} to load "
+                "(or safe_mode=False for a folder you trust)"
             )
-        value = module
+        value = importlib.import_module(module_name)
         for part in qualname.split("."):
             value = getattr(value, part, None)
         if value is None:
@@ -371,11 +409,15 @@ def _resolver(custom_objects: dict[str, Any], safe_mode: bool) -> Callable[[str]
 
 
 def _estimator_class(name: str) -> type:
-    module_name, _, qualname = name.partition(":")
     import sk_kerasbag
 
-    estimator_class = getattr(sk_kerasbag, qualname, None)
-    if not module_name.startswith("sk_kerasbag") or not isinstance(estimator_class, type):
+    from ._base import BaseKerasEnsemble
+
+    qualname = name.partition(":")[2]
+    estimator_class = (
+        getattr(sk_kerasbag, qualname, None) if qualname in sk_kerasbag.__all__ else None
+    )
+    if not (isinstance(estimator_class, type) and issubclass(estimator_class, BaseKerasEnsemble)):
         raise ValueError(f"{name} is not an sk_kerasbag estimator.")
     return estimator_class
 

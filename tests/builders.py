@@ -3,7 +3,9 @@
 import keras
 
 
-def dense_classifier(input_shape, n_classes, hidden=32, learning_rate=0.05, loss="sparse_categorical_crossentropy"):
+def dense_classifier(
+    input_shape, n_classes, hidden=32, learning_rate=0.05, loss="sparse_categorical_crossentropy"
+):
     """A one-hidden-layer softmax classifier."""
     model = keras.Sequential(
         [
@@ -105,3 +107,23 @@ def lambda_classifier(input_shape, n_classes):
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     return model
+
+
+class HalvingLearningRate(keras.callbacks.Callback):
+    """Halves the learning rate every epoch, counting epochs in its own state."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs_seen = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.optimizer.learning_rate.assign(0.1 * 0.5**self.epochs_seen)
+        self.epochs_seen += 1
+
+
+def stateful_callbacks():
+    """Callbacks whose state a resumed member needs: patience and best weights, an epoch count."""
+    return [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True),
+        HalvingLearningRate(),
+    ]

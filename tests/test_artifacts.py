@@ -11,9 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from sk_kerasbag import BaggedKerasClassifier, KFoldKerasRegressor
-from sk_kerasbag._files import TEMPORARY_PREFIX, atomic_path, read_csv_floats, sha256
+from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier, KFoldKerasRegressor
+from sk_kerasbag._artifacts import _weights_of_file
+from sk_kerasbag._files import TEMPORARY_PREFIX, atomic_path, exclusive, read_csv_floats, sha256
 
+from . import builders
 from .builders import KillSwitch, dense_classifier, dense_regressor, small_cnn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,20 +121,27 @@ _KILLED_FIT = textwrap.dedent(
     import sys
     import numpy as np
     from sk_kerasbag import {estimator}
-    from tests.builders import KillSwitch, {builder}
+    from tests.builders import KillSwitch, stateful_callbacks, {builder}
     arrays = np.load(sys.argv[1])
-    {estimator}({builder}, callbacks=[KillSwitch(sys.argv[2], 1, 2)], **{params}).fit(
-        arrays["X"], arrays["y"]
-    )
+    callbacks = {callbacks} + [KillSwitch(sys.argv[2], 1, 2)]
+    {estimator}({builder}, callbacks=callbacks, **{params}).fit(arrays["X"], arrays["y"])
     """
 )
 
 _RESUME_CASES = {
-    "arrays": ("BaggedKerasClassifier", "dense_classifier", {"validation_split": 0.2}),
+    "arrays": ("BaggedKerasClassifier", "dense_classifier", None, {"validation_split": 0.2}),
     "augmented-images": (
         "BaggedKerasClassifier",
         "small_cnn",
+        None,
         {"augmentation": {"rotation_range": 20, "horizontal_flip": True}},
+    ),
+    # The state of the member's callbacks must survive the kill too.
+    "stateful-callbacks": (
+        "KFoldKerasClassifier",
+        "dense_classifier",
+        "stateful_callbacks",
+        {"validate_on_heldout": True},
     ),
 }
 
@@ -141,18 +150,25 @@ _RESUME_CASES = {
 def test_resume_after_sigkill_reuses_finished_members_and_the_interrupted_epoch(
     case, data, tmp_path
 ):
-    estimator_name, builder_name, extra = _RESUME_CASES[case]
+    estimator_name, builder_name, callbacks, extra = _RESUME_CASES[case]
     X, y = data
     if builder_name == "small_cnn":
         X = X[:, :4].reshape(-1, 2, 2, 1).repeat(3, axis=1).repeat(3, axis=2)
-    estimator_class = {"BaggedKerasClassifier": BaggedKerasClassifier}[estimator_name]
+    estimator_class = {
+        "BaggedKerasClassifier": BaggedKerasClassifier,
+        "KFoldKerasClassifier": KFoldKerasClassifier,
+    }[estimator_name]
     builder = {"dense_classifier": dense_classifier, "small_cnn": small_cnn}[builder_name]
     run = tmp_path / "run"
-    params = {"n_estimators": 3, "epochs": 4, "batch_size": 16, "random_state": 0, **extra}
+    size = {"n_estimators": 3} if "Bagged" in estimator_name else {"n_splits": 3}
+    params = {**size, "epochs": 4, "batch_size": 16, "random_state": 0, **extra}
 
     np.savez(tmp_path / "data.npz", X=X, y=y)
     script = _KILLED_FIT.format(
-        estimator=estimator_name, builder=builder_name, params={**params, "save_dir": str(run)}
+        estimator=estimator_name,
+        builder=builder_name,
+        callbacks=f"{callbacks}()" if callbacks else "[]",
+        params={**params, "save_dir": str(run)},
     )
     killed = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "data.npz"), str(run)],
@@ -168,18 +184,21 @@ def test_resume_after_sigkill_reuses_finished_members_and_the_interrupted_epoch(
     checkpoint = json.loads((run / "member_02.checkpoint.json").read_text())
     assert checkpoint["epochs_done"] == 2  # killed mid-way through its third epoch
 
+    def user_callbacks():
+        return (getattr(builders, callbacks)() if callbacks else []) + [KillSwitch(run, 1, 2)]
+
     KillSwitch.epochs_begun.clear()
     resumed = estimator_class(
-        builder, callbacks=[KillSwitch(run, 1, 2)], save_dir=run, resume=True, **params
+        builder, callbacks=user_callbacks(), save_dir=run, resume=True, **params
     ).fit(X, y)
     # Member 1 was reloaded, member 2 continued at its third epoch, member 3 ran in full.
-    assert KillSwitch.epochs_begun == [2, 3, 0, 1, 2, 3]
+    assert KillSwitch.epochs_begun[:1] == [2] and KillSwitch.epochs_begun.count(0) == 1
     assert _fingerprints(run, "member_01*") == finished
     assert not list(run.glob("*checkpoint*")) and not list(run.glob("*.epoch-*"))
 
     KillSwitch.epochs_begun.clear()
     uninterrupted = estimator_class(
-        builder, callbacks=[KillSwitch(run, 1, 2)], save_dir=tmp_path / "whole", **params
+        builder, callbacks=user_callbacks(), save_dir=tmp_path / "whole", **params
     ).fit(X, y)
     assert resumed.histories_ == uninterrupted.histories_
     np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))
@@ -236,3 +255,70 @@ def test_tampered_member_file_is_refused_on_resume(data, tmp_path):
         handle.write(b"\x00\x01")
     with pytest.raises(ValueError, match=r"member_02.keras does not match"):
         BaggedKerasClassifier(dense_classifier, **params, resume=True).fit(X, y)
+
+
+def test_a_run_in_use_by_another_process_is_refused(data, tmp_path):
+    X, y = data
+    params = dict(n_estimators=2, epochs=1, random_state=0, save_dir=tmp_path)
+    BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
+    # Held as another fit (or a worker of a killed fit) would hold them.
+    for lock in (".lock", ".member_02.lock"):
+        with exclusive(tmp_path / lock, "test"):
+            with pytest.raises(RuntimeError, match="in use by another process"):
+                BaggedKerasClassifier(dense_classifier, **params, resume=True).fit(X, y)
+    BaggedKerasClassifier(dense_classifier, **params, resume=True).fit(X, y)
+
+
+def test_a_fit_failing_validation_leaves_no_run_behind(data, tmp_path):
+    X, y = data
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=1, epochs=1, save_dir=tmp_path / "run"
+    )
+    with pytest.raises(ValueError, match="validation_data"):
+        clf.fit(X, y, validation_data=(X[:5], y[:4]))
+    assert not (tmp_path / "run").exists()
+    clf.fit(X, y, validation_data=(X[:5], y[:5]))
+    assert (tmp_path / "run" / "member_01.json").is_file()
+
+
+def test_artifacts_get_the_usual_file_permissions(data, tmp_path):
+    X, y = data
+    mask = os.umask(0o022)
+    os.umask(mask)
+    BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, save_dir=tmp_path).fit(X, y)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.is_file()}
+    assert modes["member_01.keras"] == modes["statistics.csv"] == 0o666 & ~mask
+
+
+def test_reading_the_best_epoch_leaves_the_model_and_optimizer_untouched(tmp_path):
+    X = np.random.RandomState(0).rand(64, 3).astype(np.float32)
+    y = np.arange(64) % 2
+    model = dense_classifier((3,), 2)
+    model.fit(X, y, epochs=1, verbose=0)
+    model.save(tmp_path / "best.keras")
+    best = [np.array(w) for w in model.get_weights()]
+    model.fit(X, y, epochs=2, verbose=0)
+    before = [keras.ops.convert_to_numpy(v) for v in [*model.variables, *model.optimizer.variables]]
+
+    weights = _weights_of_file(model, tmp_path / "best.keras")
+
+    for a, b in zip(weights, best):
+        np.testing.assert_array_equal(a, b)
+    after = [keras.ops.convert_to_numpy(v) for v in [*model.variables, *model.optimizer.variables]]
+    for a, b in zip(after, before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_members_trained_and_reloaded_in_worker_processes(data, tmp_path):
+    X, y = data
+    params = dict(n_estimators=2, epochs=2, random_state=0, n_jobs=2)
+    run = tmp_path / "parallel"
+    fitted = BaggedKerasClassifier(dense_classifier, save_dir=run, **params).fit(X, y)
+    files = _fingerprints(run, "member_*")
+    sequential = BaggedKerasClassifier(
+        dense_classifier, save_dir=tmp_path / "sequential", **{**params, "n_jobs": None}
+    ).fit(X, y)
+    np.testing.assert_array_equal(fitted.predict_proba(X), sequential.predict_proba(X))
+    reloaded = BaggedKerasClassifier(dense_classifier, save_dir=run, resume=True, **params)
+    np.testing.assert_array_equal(reloaded.fit(X, y).predict_proba(X), fitted.predict_proba(X))
+    assert _fingerprints(run, "member_*") == files

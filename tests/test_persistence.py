@@ -1,7 +1,6 @@
 """estimator.save / sk_kerasbag.load: plain files, no pickle, Keras safe mode, tamper checks."""
 
 import json
-import sys
 import zipfile
 
 import joblib
@@ -51,7 +50,7 @@ def test_save_load_round_trip_predicts_identically_without_pickle(data, tmp_path
     clf.save(tmp_path / "clf")
     _no_pickle_anywhere(tmp_path / "clf")
 
-    loaded = load(tmp_path / "clf")
+    loaded = load(tmp_path / "clf", custom_objects={"dense_classifier": dense_classifier})
     assert type(loaded) is BaggedKerasClassifier
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
@@ -132,23 +131,48 @@ def test_members_load_in_keras_safe_mode(tmp_path):
     # A Lambda layer is Python bytecode: safe mode refuses to run it from a file.
     with pytest.raises(ValueError, match="safe_mode"):
         load(tmp_path / "clf")
+    trusted = load(tmp_path / "clf", safe_mode=False)
+    np.testing.assert_array_equal(trusted.predict(X), clf.predict(X))
+    assert trusted.model is builders.lambda_classifier  # imported: the folder is trusted
 
 
-def test_builder_is_only_resolved_from_imported_modules(data, tmp_path, monkeypatch):
+def test_safe_load_takes_functions_only_from_custom_objects(data, tmp_path):
     X, labels = data
     clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, random_state=0)
     clf.fit(X, labels).save(tmp_path / "clf")
-    reference = json.loads((tmp_path / "clf" / "estimator.json").read_text())["params"]["model"]
-    module = reference["__callable__"].split(":")[0]
-    monkeypatch.delitem(sys.modules, module)
 
     loaded = load(tmp_path / "clf")  # predicting needs no builder
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
     assert isinstance(loaded.model, UnresolvedBuilder)
     with pytest.raises(RuntimeError, match="set_params\\(model=...\\)"):
         loaded.fit(X, labels)
-    supplied = load(tmp_path / "clf", custom_objects={reference["__callable__"]: dense_classifier})
-    assert supplied.model is dense_classifier
+    loaded.save(tmp_path / "again")  # keeps the builder's reference
+    again = load(tmp_path / "again", custom_objects={"dense_classifier": dense_classifier})
+    assert again.model is dense_classifier
+    np.testing.assert_array_equal(again.predict(X), clf.predict(X))
+
+
+def test_a_crafted_folder_cannot_make_load_or_fit_run_code(data, tmp_path):
+    X, labels = data
+    BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1).fit(X, labels).save(
+        tmp_path / "clf"
+    )
+    manifest_path = tmp_path / "clf" / "estimator.json"
+    manifest = json.loads(manifest_path.read_text())
+    marker = tmp_path / "pwned"
+    manifest["params"]["model"] = {"__callable__": "subprocess:getoutput"}
+    manifest["params"]["model__cmd"] = f"touch {marker}"
+    manifest_path.write_text(json.dumps(manifest))
+    loaded = load(tmp_path / "clf")
+    assert isinstance(loaded.model, UnresolvedBuilder)
+    with pytest.raises(RuntimeError):
+        loaded.fit(X, labels)
+    assert not marker.exists()
+
+    manifest["fitted"]["_validate_rows"] = None
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="'_validate_rows', which is not a fitted attribute"):
+        load(tmp_path / "clf")
 
 
 def test_save_refuses_what_only_pickle_can_store(data, tmp_path):
