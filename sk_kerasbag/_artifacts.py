@@ -11,7 +11,8 @@ A run folder holds::
     member_01.json            written last: the member is finished (SHA-256 of its files)
     member_02.epoch-0003.keras, member_02.epoch-0003.npz, member_02.checkpoint.json
                               the last finished epoch of the member in training
-    statistics.csv, statistics.json
+    statistics.csv, statistics.json, statistics.txt
+    .lock, .member_02.lock    held by the process using the run, or training that member
 
 Every file is written atomically. A member is finished exactly when its
 ``member_XX.json`` exists, and its checkpoint is valid exactly when
@@ -19,7 +20,8 @@ Every file is written atomically. A member is finished exactly when its
 names, so a process killed at any moment leaves either the old state or the
 new one. Resuming reloads finished members without touching their files and
 continues the member in training from its last finished epoch, with its
-weights, optimizer state, dropout seeds and shuffling state restored.
+weights, optimizer state, dropout seeds, shuffling state and callbacks'
+state restored.
 """
 
 from __future__ import annotations

@@ -165,25 +165,9 @@ class BaseKerasEnsemble(BaseEstimator):
         with self._run_folder(X, y_codes, sample_weight, validation, groups) as run:
             if run is not None:
                 splits, plans = run.adopt_plans(splits, plans)
-            jobs = (
-                delayed(train_member)(
-                    builder,
-                    X,
-                    y_fit,
-                    sample_weight,
-                    plan,
-                    augmentation=augmentation,
-                    validation_data=validation,
-                    epochs=self.epochs,
-                    batch_size=self.batch_size,
-                    callbacks=self.callbacks,
-                    verbose=2 if self.verbose >= 2 else 0,
-                    files=None if run is None else run.member(k),
-                )
-                for k, plan in enumerate(plans)
+            results = self._train_members(
+                builder, X, y_fit, sample_weight, plans, augmentation, validation, run
             )
-            finished = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
-            results = list(track_members(finished, len(plans), enabled=self.verbose >= 1))
             statistics = [member_statistics(member.history, member.seconds) for member in results]
             self.fit_statistics_ = statistics_table(statistics)
             if run is not None:
@@ -200,6 +184,31 @@ class BaseKerasEnsemble(BaseEstimator):
         if self.verbose >= 1:
             self.summary()
         return self
+
+    def _train_members(
+        self, builder, X, y_fit, sample_weight, plans, augmentation, validation, run
+    ):
+        """Train (or, from a run folder, reload) every member, in parallel with ``n_jobs``."""
+        jobs = (
+            delayed(train_member)(
+                builder,
+                X,
+                y_fit,
+                sample_weight,
+                plan,
+                augmentation=augmentation,
+                validation_data=validation,
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                callbacks=self.callbacks,
+                verbose=2 if self.verbose >= 2 else 0,
+                files=None if run is None else run.member(k),
+            )
+            for k, plan in enumerate(plans)
+        )
+        # As a generator, so that progress shows as each member finishes.
+        finished = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
+        return list(track_members(finished, len(plans), enabled=self.verbose >= 1))
 
     def _run_folder(self, X, y_codes, sample_weight, validation, groups):
         """The run folder in ``save_dir`` (locked while fitting), or None without ``save_dir``."""
