@@ -33,7 +33,12 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -46,6 +51,7 @@ from ._augmentation import TTA_STREAM, NoAugmentation, make_augmentation, stream
 from ._batches import chunks
 from ._builder import ROUTE_PREFIX, OutputSpec, build_checked, make_builder, routed_params
 from ._members import MemberPlan, predict_rows, seeded, train_member
+from ._packing import packing_obstacle, train_packed
 from ._splitting import carve_validation
 from .reporting import format_table, member_statistics, statistics_table, track_members
 
@@ -78,6 +84,7 @@ class BaseKerasEnsemble(BaseEstimator):
         "n_jobs": [Integral, None],
         "save_dir": [str, os.PathLike, None],
         "resume": ["boolean"],
+        "strategy": [StrOptions({"sequential", "packed"})],
     }
 
     def _set_init_params(self, arguments: dict[str, Any]) -> None:
@@ -188,7 +195,29 @@ class BaseKerasEnsemble(BaseEstimator):
     def _train_members(
         self, builder, X, y_fit, sample_weight, plans, augmentation, validation, run
     ):
-        """Train (or, from a run folder, reload) every member, in parallel with ``n_jobs``."""
+        """Train (or reload from the run folder) every member: packed, or one by one."""
+        if self.strategy == "packed":
+            obstacle = packing_obstacle(
+                callbacks=self.callbacks, save_dir=self.save_dir, augmentation=augmentation
+            )
+            if obstacle is None:
+                return train_packed(
+                    builder,
+                    X,
+                    y_fit,
+                    sample_weight,
+                    plans,
+                    augmentation=augmentation,
+                    validation_data=validation,
+                    epochs=self.epochs,
+                    batch_size=self.batch_size,
+                    verbose=2 if self.verbose >= 1 else 0,
+                )
+            logger.warning(
+                "strategy='packed' is not possible here (%s); training the members one "
+                "after another instead.",
+                obstacle,
+            )
         jobs = (
             delayed(train_member)(
                 builder,

@@ -102,9 +102,9 @@ class RowBatches(keras.utils.PyDataset):
         rng = None
         if self.seed is not None:
             rng = np.random.default_rng([self.seed, TRAINING_STREAM, self.epoch, index])
-        batch = (self.prepare(self.X[rows], rng), self.y[rows])
+        batch = (self.prepare(self.X[rows], rng), _take(self.y, rows))
         if self.sample_weight is not None:
-            batch += (self.sample_weight[rows],)
+            batch += (_take(self.sample_weight, rows),)
         return batch
 
     def on_epoch_end(self) -> None:
@@ -113,6 +113,13 @@ class RowBatches(keras.utils.PyDataset):
     def release(self) -> None:
         """Drop the rows: TensorFlow keeps a finished fit's dataset alive."""
         self.prepare = self.X = self.y = self.sample_weight = None
+
+
+def _take(values, rows):
+    # A list holds one array per output of a packed model (targets or weights).
+    if isinstance(values, list):
+        return [v[rows] for v in values]
+    return values[rows]
 
 
 def replayable(fit_data: dict, batch_size: int | None, seed: int) -> dict:

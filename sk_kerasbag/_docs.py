@@ -85,7 +85,19 @@ PARAMETERS = {
     "n_jobs": """n_jobs : int or None, default=None
         Members trained in parallel worker processes through joblib
         (``None``: one at a time; ``-1``: all cores). Results equal a
-        sequential fit with the same ``random_state``.""",
+        sequential fit with the same ``random_state``. Under
+        ``joblib.parallel_config(backend="dask")`` members run on a Dask cluster.""",
+    "strategy": """strategy : {"sequential", "packed"}, default="sequential"
+        How members train. ``"sequential"``: one model at a time (in
+        parallel processes with ``n_jobs``). ``"packed"``: all members at
+        once, as the outputs of one Keras model on a shared input, each
+        member's rows given as per-output sample weights (bootstrap counts,
+        fold membership); several times faster for small models. Members
+        with validation rows keep the weights of their best epoch (by
+        validation loss). Random augmentations are drawn once per batch for
+        all members. Not possible with ``callbacks``, ``save_dir`` or
+        featurewise / generator-object augmentations: the members then train
+        one after another, with a warning.""",
     "artifacts": """save_dir : str, path-like or None, default=None
         Folder of this fit's artifacts: each member's model as a ``.keras``
         file (its best epoch by validation loss when it has validation data,

@@ -149,8 +149,10 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> None:
 def load_model(
     path: str | os.PathLike, *, custom_objects: dict | None = None, safe_mode: bool = True
 ) -> keras.Model:
-    """Load a ``.keras`` file, by default in Keras's safe mode (no lambdas or arbitrary code)."""
-    return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=safe_mode)
+    """Load a ``.keras`` file to predict with (not compiled), by default in Keras's safe mode."""
+    return keras.saving.load_model(
+        path, custom_objects=custom_objects, compile=False, safe_mode=safe_mode
+    )
 
 
 def sha256(path: str | os.PathLike) -> str:

@@ -84,6 +84,7 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
     {random_state}
     {verbose}
     {n_jobs}
+    {strategy}
     {artifacts}
     {model_params}
 
@@ -145,6 +146,7 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
         random_state=None,
         verbose=0,
         n_jobs=None,
+        strategy="sequential",
         save_dir=None,
         resume=False,
         **model_params,
@@ -170,6 +172,7 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
     {random_state}
     {verbose}
     {n_jobs}
+    {strategy}
     {artifacts}
     {model_params}
 
@@ -209,6 +212,7 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
         random_state=None,
         verbose=0,
         n_jobs=None,
+        strategy="sequential",
         save_dir=None,
         resume=False,
         **model_params,

@@ -147,6 +147,7 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
     {random_state}
     {verbose}
     {n_jobs}
+    {strategy}
     {artifacts}
     {model_params}
 
@@ -191,6 +192,7 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
         random_state=None,
         verbose=0,
         n_jobs=None,
+        strategy="sequential",
         save_dir=None,
         resume=False,
         **model_params,
@@ -226,6 +228,7 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
     {random_state}
     {verbose}
     {n_jobs}
+    {strategy}
     {artifacts}
     {model_params}
 
@@ -270,6 +273,7 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
         random_state=None,
         verbose=0,
         n_jobs=None,
+        strategy="sequential",
         save_dir=None,
         resume=False,
         **model_params,

@@ -93,6 +93,7 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
     {random_state}
     {verbose}
     {n_jobs}
+    {strategy}
     {artifacts}
     {model_params}
 
@@ -138,6 +139,7 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
         random_state=None,
         verbose=0,
         n_jobs=None,
+        strategy="sequential",
         save_dir=None,
         resume=False,
         **model_params,
@@ -169,6 +171,7 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
     {random_state}
     {verbose}
     {n_jobs}
+    {strategy}
     {artifacts}
     {model_params}
 
@@ -207,6 +210,7 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
         random_state=None,
         verbose=0,
         n_jobs=None,
+        strategy="sequential",
         save_dir=None,
         resume=False,
         **model_params,

@@ -127,3 +127,12 @@ def stateful_callbacks():
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True),
         HalvingLearningRate(),
     ]
+
+
+def pid_logging_classifier(input_shape, n_classes, log):
+    """``dense_classifier`` that appends the id of the process building it to the file ``log``."""
+    import os
+
+    with open(log, "a") as handle:
+        handle.write(f"{os.getpid()}\n")
+    return dense_classifier(input_shape, n_classes)

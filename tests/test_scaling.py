@@ -1,0 +1,123 @@
+"""Training strategies: packed members, parallel worker processes and a Dask cluster."""
+
+import logging
+import os
+from pathlib import Path
+
+import distributed
+import joblib
+import keras
+import numpy as np
+import pytest
+
+from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier, KFoldKerasRegressor, load
+
+from .builders import dense_classifier, dense_regressor, pid_logging_classifier
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.rand(240, 6).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 1).astype(int) + (X[:, 2] > 0.5)
+    return X, y
+
+
+def test_packed_and_sequential_give_equivalent_ensembles(data, tmp_path):
+    X, y = data
+    X_train, y_train, X_test, y_test = X[:180], y[:180], X[180:], y[180:]
+    params = dict(n_estimators=4, epochs=8, oob_score=True, random_state=0)
+    sequential = BaggedKerasClassifier(dense_classifier, **params).fit(X_train, y_train)
+    packed = BaggedKerasClassifier(dense_classifier, strategy="packed", **params)
+    packed.fit(X_train, y_train)
+
+    assert len(packed.estimators_) == len(sequential.estimators_) == 4
+    assert all(isinstance(m, keras.Model) for m in packed.estimators_)
+    assert [sorted(h) for h in packed.histories_] == [sorted(h) for h in sequential.histories_]
+    assert [len(h["loss"]) for h in packed.histories_] == [8] * 4
+    assert packed.predict_proba(X_test).shape == sequential.predict_proba(X_test).shape
+    assert packed.member_predictions(X_test).shape == (4, len(X_test), 3)
+    assert packed.oob_decision_function_.shape == sequential.oob_decision_function_.shape
+    assert abs(packed.score(X_test, y_test) - sequential.score(X_test, y_test)) <= 0.1
+    assert packed.score(X_test, y_test) > 0.6  # the majority class is ~0.4
+    # Members are independent models: each differs from the others.
+    outputs = packed.member_predictions(X_test)
+    assert not np.allclose(outputs[0], outputs[1])
+    # Everything after fit is the sequential API.
+    packed.save(tmp_path / "packed")
+    loaded = load(tmp_path / "packed", custom_objects={"dense_classifier": dense_classifier})
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), packed.predict_proba(X_test))
+
+
+def test_packed_members_learn_only_from_their_own_rows(data):
+    X, y = data
+    y = y.astype(float)
+    params = dict(n_splits=3, epochs=3, strategy="packed", random_state=0)
+    reg = KFoldKerasRegressor(dense_regressor, **params).fit(X, y)
+    # Change the targets of fold 0's held-out rows only: member 0 never sees
+    # them (weight 0), the other members train on them.
+    heldout = reg.folds_[0][1]
+    y_changed = y.copy()
+    y_changed[heldout] += 100.0
+    changed = KFoldKerasRegressor(dense_regressor, **params).fit(X, y_changed)
+    before, after = reg.member_predictions(X), changed.member_predictions(X)
+    np.testing.assert_array_equal(before[0], after[0])
+    assert not np.allclose(before[1], after[1]) and not np.allclose(before[2], after[2])
+
+
+def test_packed_members_keep_their_best_epoch_on_their_own_validation_rows(data):
+    X, y = data
+    clf = KFoldKerasClassifier(
+        dense_classifier, n_splits=3, epochs=6, strategy="packed", validate_on_heldout=True,
+        random_state=0, model__learning_rate=0.2,
+    ).fit(X, y)  # fmt: skip
+    for member, history, (_, heldout) in zip(clf.estimators_, clf.histories_, clf.folds_):
+        assert len(history["val_loss"]) == 6
+        loss = member.evaluate(X[heldout], y[heldout], verbose=0, return_dict=True)["loss"]
+        np.testing.assert_allclose(loss, min(history["val_loss"]), rtol=1e-4)
+    best = [int(np.argmin(h["val_loss"])) + 1 for h in clf.histories_]
+    assert list(clf.fit_statistics_["best_epoch"]) == best
+
+
+def test_packed_is_deterministic(data):
+    X, y = data
+    params = dict(n_estimators=3, epochs=3, strategy="packed", random_state=7)
+    first = BaggedKerasClassifier(dense_classifier, **params).fit(X, y).predict_proba(X)
+    second = BaggedKerasClassifier(dense_classifier, **params).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_packing_falls_back_clearly_when_it_cannot_express_the_fit(data, caplog):
+    X, y = data
+    params = dict(
+        n_estimators=2, epochs=2, random_state=0,
+        callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=1)],
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="sk_kerasbag"):
+        packed = BaggedKerasClassifier(dense_classifier, strategy="packed", **params).fit(X, y)
+    assert "strategy='packed' is not possible here (callbacks" in caplog.text
+    sequential = BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
+    np.testing.assert_array_equal(packed.predict_proba(X), sequential.predict_proba(X))
+
+
+def test_members_on_a_dask_cluster_equal_a_sequential_fit(data, tmp_path, monkeypatch):
+    X, y = data
+    log = tmp_path / "builds.txt"
+    params = dict(n_estimators=2, epochs=2, random_state=0, model__log=str(log))
+    sequential = BaggedKerasClassifier(pid_logging_classifier, **params).fit(X, y)
+    log.unlink()
+    # Worker processes must import the test builders, as joblib's loky workers can.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        with joblib.parallel_config(backend="dask"):
+            on_dask = BaggedKerasClassifier(pid_logging_classifier, n_jobs=2, **params).fit(X, y)
+    builders = [int(pid) for pid in log.read_text().split()]
+    # One throw-away build here, then each member built in a worker process.
+    assert builders[0] == os.getpid() and len(builders) == 3
+    assert os.getpid() not in builders[1:]
+    np.testing.assert_allclose(on_dask.predict_proba(X), sequential.predict_proba(X), rtol=1e-5)
