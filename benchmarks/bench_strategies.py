@@ -23,8 +23,11 @@ epochs) and ``large`` (the same digits upscaled to 32x32x3 with mild noise,
 Each contender runs ``--repeats`` times, interleaved, after one untimed tiny
 warm-up fit each; the best fit and best predict times are reported, as
 seconds and as ratios to the loop, with test accuracy. Then the predict
-latency (median of ``--calls`` calls) for 1 row and for 10,000 rows: the
-loop's members vs the sequential ensemble's ``predict_proba``.
+latency for 1 row and for 10,000 rows (the test images repeated): the loop's
+members vs the sequential ensemble's ``predict_proba``, median of ``--calls``
+(20) calls, fewer (at least 3) when they take over ``--latency-budget`` (20)
+seconds. ``--epochs`` overrides both cases' epochs. On 2 cores, the digits case
+takes about a minute and the large one about three.
 
 Run: python benchmarks/bench_strategies.py [--case digits|large|all] [--members 5] [--epochs 5] [--repeats 2]
 """  # noqa: E501
@@ -34,11 +37,13 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import logging
 import os
 import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+logging.getLogger("tensorflow").setLevel(logging.ERROR)  # the loop's per-model retracing notes
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -51,8 +56,8 @@ BATCH_SIZE = 32
 PREDICT_BATCH_SIZE = 256
 LATENCY_ROWS = 10_000
 CASES = {
-    "digits": {"epochs": 5, "describe": "digits 8x8x1"},
-    "large": {"epochs": 3, "describe": "digits upscaled to 32x32x3 + noise"},
+    "digits": {"epochs": 5, "describe": "scikit-learn digits"},
+    "large": {"epochs": 3, "describe": "digits upscaled, 3 channels, mild noise"},
 }
 # Goals of the performance issue, as (fit, predict) ratios to the loop; None: no goal.
 GOALS = {
@@ -234,6 +239,7 @@ def goal_text(name: str, fit_ratio: float, predict_ratio: float, backend: str) -
 
 
 def bench_case(case, args, use_scikeras, backend) -> None:
+    case_started = time.perf_counter()
     epochs = args.epochs if args.epochs is not None else CASES[case]["epochs"]
     X, X_test, y, y_test = load_case(case)
     rows, seeds = member_plan(X, args.members)
@@ -287,26 +293,36 @@ def bench_case(case, args, use_scikeras, backend) -> None:
             f"each member trains on its {distinct:.0%} distinct rows, weighted by counts)"
         )
 
-    latency(last["loop"][1], last["sequential"][1], X_test, args.calls)
+    latency(last["loop"][1], last["sequential"][1], X_test, args.calls, args.latency_budget)
+    print(f"({case}: {time.perf_counter() - case_started:.0f} s in all)")
 
 
-def latency(loop_members, ensemble, X_test, calls) -> None:
-    """Median predict time for 1 row and for 10,000 rows, loop vs sequential ``predict_proba``."""
-    print(f"\npredict latency, median of {calls} calls (loop: mean of model.predict per member)")
-    print(f"{'rows':>7}{'loop ms':>11}{'sk_kerasbag ms':>16}{'ratio':>8}")
+def latency(loop_members, ensemble, X_test, calls, budget) -> None:
+    """Median predict time for 1 row and for 10,000 rows, loop vs sequential ``predict_proba``.
+
+    Calls alternate between the two; a row count stops after ``calls`` pairs, or
+    earlier (but after at least 3) once the pairs took ``budget`` seconds.
+    """
+    print(
+        f"\npredict latency, median of {calls} calls or of those within {budget:g} s "
+        "(loop: mean of model.predict per member; sk_kerasbag: predict_proba, sequential)"
+    )
+    print(f"{'rows':>7}{'calls':>7}{'loop ms':>11}{'sk_kerasbag ms':>16}{'ratio':>8}")
     for n_rows in (1, LATENCY_ROWS):
         X = np.resize(X_test, (n_rows, *X_test.shape[1:]))  # repeats the test images
         loop_ms, library_ms = [], []
-        for _ in range(calls):  # interleaved, like the fits
+        spent = 0.0
+        while len(loop_ms) < calls and (len(loop_ms) < 3 or spent < budget):
             started = time.perf_counter()
             loop_predict(loop_members, X)
             loop_ms.append(1000 * (time.perf_counter() - started))
             started = time.perf_counter()
             ensemble.predict_proba(X)
             library_ms.append(1000 * (time.perf_counter() - started))
+            spent += (loop_ms[-1] + library_ms[-1]) / 1000
         loop_median, library_median = statistics.median(loop_ms), statistics.median(library_ms)
         print(
-            f"{n_rows:7d}{loop_median:11.1f}{library_median:16.1f}"
+            f"{n_rows:7d}{len(loop_ms):7d}{loop_median:11.1f}{library_median:16.1f}"
             f"{library_median / loop_median:8.2f}"
         )
 
@@ -320,6 +336,9 @@ def main():
     )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--calls", type=int, default=20, help="predict calls per latency row")
+    parser.add_argument(
+        "--latency-budget", type=float, default=20.0, help="seconds per latency row (min 3 calls)"
+    )
     args = parser.parse_args()
 
     backend = keras.backend.backend()
