@@ -216,10 +216,11 @@ def _plain_history(history: dict) -> dict[str, list[float]]:
 def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarray:
     """Run ``model`` on ``X`` in inference mode, batch by batch.
 
-    Calls the model directly instead of ``model.predict``: ``predict`` builds
-    (and on TensorFlow retraces for every new batch shape) a compiled
-    function per model, which costs more than the whole forward pass of the
-    small inputs an ensemble often predicts, such as one fold or one row.
+    Uses ``predict_on_batch``: the model's compiled inference function,
+    built on the first call and reused after, without the data pipeline that
+    ``model.predict`` sets up on every call. Measured on the digits CNN, it is
+    faster than both ``predict`` and calling the model eagerly, for one row
+    (no pipeline) and for 10,000 (compiled).
 
     Parameters
     ----------
@@ -235,7 +236,7 @@ def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarr
     ndarray of shape (n_samples, n_units), float64
     """
     outputs = [
-        keras.ops.convert_to_numpy(model(X[start : start + batch_size], training=False))
+        np.asarray(model.predict_on_batch(X[start : start + batch_size]))
         for start in range(0, len(X), batch_size)
     ]
     return np.concatenate(outputs).astype(np.float64, copy=False)

@@ -101,6 +101,7 @@ def train_packed(
         finally:
             release(training_data["x"])
     validation.keep_best_weights()
+    release_training_state(packed)
     seconds = (time.perf_counter() - started) / len(members)
     trained = []
     for k, member in enumerate(members):
