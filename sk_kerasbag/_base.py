@@ -196,22 +196,20 @@ class BaseKerasEnsemble(BaseEstimator):
         self, builder, X, y_fit, sample_weight, plans, augmentation, validation, run
     ):
         """Train (or reload from the run folder) every member: packed, or one by one."""
+        training = dict(
+            augmentation=augmentation,
+            validation_data=validation,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+        )
         if self.strategy == "packed":
             obstacle = packing_obstacle(
                 callbacks=self.callbacks, save_dir=self.save_dir, augmentation=augmentation
             )
             if obstacle is None:
+                verbose = 2 if self.verbose >= 1 else 0
                 return train_packed(
-                    builder,
-                    X,
-                    y_fit,
-                    sample_weight,
-                    plans,
-                    augmentation=augmentation,
-                    validation_data=validation,
-                    epochs=self.epochs,
-                    batch_size=self.batch_size,
-                    verbose=2 if self.verbose >= 1 else 0,
+                    builder, X, y_fit, sample_weight, plans, **training, verbose=verbose
                 )
             logger.warning(
                 "strategy='packed' is not possible here (%s); training the members one "
@@ -225,10 +223,7 @@ class BaseKerasEnsemble(BaseEstimator):
                 y_fit,
                 sample_weight,
                 plan,
-                augmentation=augmentation,
-                validation_data=validation,
-                epochs=self.epochs,
-                batch_size=self.batch_size,
+                **training,
                 callbacks=self.callbacks,
                 verbose=2 if self.verbose >= 2 else 0,
                 files=None if run is None else run.member(k),
