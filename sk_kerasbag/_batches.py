@@ -116,9 +116,10 @@ class RowBatches(keras.utils.PyDataset):
 
 
 def _take(values, rows):
-    # A list holds one array per output of a packed model (targets or weights).
+    # A list holds one array per output of a packed model (targets or weights);
+    # Keras's dataset signatures take tuples, not lists.
     if isinstance(values, list):
-        return [v[rows] for v in values]
+        return tuple(v[rows] for v in values)
     return values[rows]
 
 

@@ -124,3 +124,34 @@ def test_members_train_on_a_dask_cluster(data, tmp_path, monkeypatch):
     # Not asserted equal: under JAX a member fitted on a Dask worker was seen to
     # differ from the same member fitted here (cause not pinned down yet).
     assert abs(on_dask.score(X, y) - sequential.score(X, y)) <= 0.15
+
+
+def test_packed_members_train_from_image_folders_and_augmented_batches(tmp_path):
+    from PIL import Image
+
+    from sk_kerasbag import DirectoryBaggedClassifier, list_images
+
+    from .builders import small_cnn
+
+    rng = np.random.RandomState(0)
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(10):
+            pixels = rng.randint(0, 255, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{i}.png")
+    folder = DirectoryBaggedClassifier(
+        small_cnn, n_estimators=2, epochs=2, image_size=(8, 8), rescale=1 / 255,
+        validation_split=0.2, strategy="packed", random_state=0,
+    ).fit(tmp_path)  # fmt: skip
+    paths, _ = list_images(tmp_path)
+    proba = folder.predict_proba(paths)
+    assert proba.shape == (20, 2) and np.allclose(proba.sum(axis=1), 1)
+    assert [sorted(h) for h in folder.histories_] == [["loss", "val_loss"]] * 2
+
+    X = rng.rand(40, 8, 8, 3).astype(np.float32)
+    y = np.arange(40) % 2
+    augmented = BaggedKerasClassifier(
+        small_cnn, n_estimators=2, epochs=2, augmentation={"rotation_range": 10},
+        strategy="packed", random_state=0,
+    ).fit(X, y)  # fmt: skip
+    assert augmented.set_params(tta=2).predict_proba(X).shape == (40, 2)
