@@ -55,7 +55,7 @@ from ._files import (
 from ._members import MemberPlan
 from .folders import ImageFiles
 from .persistence import RUN_CONTROL, describe_params
-from .reporting import MONITOR, aggregate, format_table
+from .reporting import AGGREGATES, MONITOR, aggregate, format_table
 
 RUN_FILE = "run.json"
 PARAMS_FILE = "params.json"
@@ -190,7 +190,7 @@ class RunFolder:
         columns = {name: [v.item() for v in values] for name, values in table.items()}
         across = aggregate(table)
         rows = {name: list(values) for name, values in columns.items()}
-        for statistic in ("mean", "std", "min", "max"):
+        for statistic in AGGREGATES:
             rows["member"].append(statistic)
             for name in list(rows)[1:]:
                 rows[name].append(across[name][statistic])

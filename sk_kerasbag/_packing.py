@@ -156,15 +156,21 @@ class _MemberValidation(keras.callbacks.Callback):
     def __init__(self, members, X, y, sample_weight, plans, validation_data, preprocessing, bs):
         super().__init__()
         self.members, self.batch_size = members, bs
-        self.data = []
-        for plan in plans:
-            data = validation_data
-            if data is None and plan.val_idx is not None:
-                weights = None if sample_weight is None else sample_weight[plan.val_idx]
-                data = (X.take(plan.val_idx, axis=0), y[plan.val_idx], weights)
-            if data is not None:
-                data = validation_inputs(data, lambda x, rng: preprocessing.transform(x), bs)
-            self.data.append(data)
+
+        def prepared(data):
+            return validation_inputs(data, lambda x, rng: preprocessing.transform(x), bs)
+
+        if validation_data is not None:
+            # The same rows for every member: prepared once.
+            self.data = [prepared(validation_data)] * len(members)
+        else:
+            self.data = []
+            for plan in plans:
+                data = None
+                if plan.val_idx is not None:
+                    weights = None if sample_weight is None else sample_weight[plan.val_idx]
+                    data = prepared((X.take(plan.val_idx, axis=0), y[plan.val_idx], weights))
+                self.data.append(data)
         self.wanted = any(data is not None for data in self.data)
         self.history = [{} for _ in members]
         self.best = [(np.inf, None) for _ in members]

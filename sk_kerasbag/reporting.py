@@ -70,7 +70,7 @@ def statistics_table(rows: list[dict[str, float]]) -> dict[str, np.ndarray]:
 
 
 def aggregate(table: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Mean, std, min and max of every statistic across members."""
+    """Mean, std, min and max of every statistic across members (NaN ignored)."""
     summary = {}
     for name, values in table.items():
         if name == "member":
@@ -78,10 +78,8 @@ def aggregate(table: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
         values = np.asarray(values, dtype=float)
         finite = values[~np.isnan(values)]
         summary[name] = {
-            "mean": float(finite.mean()) if len(finite) else np.nan,
-            "std": float(finite.std()) if len(finite) else np.nan,
-            "min": float(finite.min()) if len(finite) else np.nan,
-            "max": float(finite.max()) if len(finite) else np.nan,
+            statistic: float(getattr(finite, statistic)()) if len(finite) else np.nan
+            for statistic in AGGREGATES
         }
     return summary
 
