@@ -179,9 +179,11 @@ class _MemberValidation(keras.callbacks.Callback):
         for k, (member, data) in enumerate(zip(self.members, self.data)):
             if data is None:
                 continue
-            x, y, weights = data if isinstance(data, tuple) else (data, None, None)
+            # (x, y[, weights]) in memory, or a dataset of batches read from files.
+            x, y, *weights = data if isinstance(data, tuple) else (data, None)
             scores = member.evaluate(
-                x, y, sample_weight=weights, batch_size=self.batch_size, verbose=0,
+                x, y, sample_weight=weights[0] if weights else None, batch_size=self.batch_size,
+                verbose=0,
                 return_dict=True,
             )  # fmt: skip
             for name, value in scores.items():

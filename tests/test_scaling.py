@@ -155,3 +155,14 @@ def test_packed_members_train_from_image_folders_and_augmented_batches(tmp_path)
         strategy="packed", random_state=0,
     ).fit(X, y)  # fmt: skip
     assert augmented.set_params(tta=2).predict_proba(X).shape == (40, 2)
+
+
+def test_packed_members_validate_on_user_validation_data(data):
+    X, y = data
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, epochs=3, strategy="packed", random_state=0
+    ).fit(X[:200], y[:200], validation_data=(X[200:], y[200:]))
+    for member, history in zip(clf.estimators_, clf.histories_):
+        assert len(history["val_loss"]) == 3
+        loss = member.evaluate(X[200:], y[200:], verbose=0, return_dict=True)["loss"]
+        np.testing.assert_allclose(loss, min(history["val_loss"]), rtol=1e-4)
