@@ -29,7 +29,7 @@ members vs the sequential ensemble's ``predict_proba``, median of ``--calls``
 seconds. ``--epochs`` overrides both cases' epochs. On 2 cores, the digits case
 takes about a minute and the large one about three.
 
-Run: python benchmarks/bench_strategies.py [--case digits|large|all] [--members 5] [--epochs 5] [--repeats 2]
+Run: python benchmarks/bench_strategies.py [--case digits|large|all] [--members 5] [--epochs 5] [--repeats 3]
 """  # noqa: E501
 
 from __future__ import annotations
@@ -334,7 +334,7 @@ def main():
     parser.add_argument(
         "--epochs", type=int, default=None, help="default: 5 for digits, 3 for large"
     )
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calls", type=int, default=20, help="predict calls per latency row")
     parser.add_argument(
         "--latency-budget", type=float, default=20.0, help="seconds per latency row (min 3 calls)"

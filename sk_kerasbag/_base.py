@@ -49,8 +49,8 @@ from . import persistence
 from ._artifacts import RunFolder, data_digest
 from ._augmentation import TTA_STREAM, NoAugmentation, make_augmentation, stream_seed
 from ._batches import chunks
-from ._builder import ROUTE_PREFIX, OutputSpec, build_checked, make_builder, routed_params
-from ._members import MemberPlan, predict_rows, seeded, train_member
+from ._builder import ROUTE_PREFIX, OutputSpec, make_builder, routed_params
+from ._members import MemberPlan, build_member, predict_rows, seeded, train_member
 from ._packing import packing_obstacle, train_packed
 from ._splitting import carve_validation
 from .reporting import format_table, member_statistics, statistics_table, track_members
@@ -164,7 +164,7 @@ class BaseKerasEnsemble(BaseEstimator):
         # fit the data fails before any member trains, and so that the target
         # can be encoded for the model's loss.
         with seeded(plans[0].seed):
-            self._output_spec = OutputSpec.of(build_checked(builder))
+            self._output_spec = OutputSpec.of(build_member(builder, plans[0].seed))
         self._check_output(self._output_spec)
         y_fit = self._encode_target(y_codes)
         validation = self._validation_data(validation_data)

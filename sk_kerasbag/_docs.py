@@ -86,7 +86,10 @@ PARAMETERS = {
         Members trained in parallel worker processes through joblib
         (``None``: one at a time; ``-1``: all cores). Results equal a
         sequential fit with the same ``random_state``. Under
-        ``joblib.parallel_config(backend="dask")`` members run on a Dask cluster.""",
+        ``joblib.parallel_config(backend="dask")`` members run on a Dask cluster.
+        Keras's seeds are process-wide, so members given to threads of one
+        process (joblib's threading backend, a Dask worker's threads) train
+        one at a time, with the same results.""",
     "strategy": """strategy : {"sequential", "packed"}, default="sequential"
         How members train. ``"sequential"``: one model at a time (in
         parallel processes with ``n_jobs``). ``"packed"``: all members at

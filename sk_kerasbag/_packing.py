@@ -30,8 +30,14 @@ import numpy as np
 
 from ._augmentation import ImageAugmentation, NoAugmentation
 from ._batches import release, validation_inputs
-from ._builder import build_checked
-from ._members import MemberPlan, TrainedMember, release_training_state, seeded
+from ._members import (
+    MemberPlan,
+    TrainedMember,
+    build_member,
+    build_training_state,
+    release_training_state,
+    seeded,
+)
 
 
 def packing_obstacle(*, callbacks, save_dir, augmentation) -> str | None:
@@ -71,7 +77,7 @@ def train_packed(
     members = []
     for plan in plans:
         with seeded(plan.seed):
-            members.append(build_checked(builder))
+            members.append(build_member(builder, plan.seed))
     weights = [_row_counts(plan.train_idx, len(X), sample_weight) for plan in plans]
     rows = np.flatnonzero(np.sum(weights, axis=0))  # rows some member trains on
     X_train = X.take(rows, axis=0)
@@ -82,6 +88,7 @@ def train_packed(
         members, X, y, sample_weight, plans, validation_data, preprocessing, batch_size
     )
     packed = _pack(members)
+    build_training_state(packed, y, outputs=len(members))
     with seeded(plans[0].seed):
         training_data = augmentation.training_data(
             X_train,
