@@ -341,7 +341,8 @@ class MemberFiles:
 
     def restore(self, model: keras.Model, start: Checkpoint) -> None:
         """Load a checkpoint's weights and optimizer state into a fresh ``model``."""
-        model.optimizer.build(model.trainable_variables)
+        if not model.optimizer.built:  # a second build would add a second set of slots
+            model.optimizer.build(model.trainable_variables)
         model.load_weights(self.folder / start.model_file)
 
 

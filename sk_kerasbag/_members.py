@@ -59,14 +59,18 @@ class TrainedMember(NamedTuple):
     seconds: float
 
 
+_SEEDING_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Seed Keras (and the backend) while leaving Python's and NumPy's global RNGs as found.
 
-    The seeds are process-wide, so threads seed one at a time: members
-    trained by threads of one process (joblib's threading backend, a Dask
-    worker with several threads) train one after another, as reproducibly as
-    in worker processes. Their ops already use every core.
+    Python's, NumPy's and TensorFlow's generators are process-wide, so
+    threads seed one at a time: members trained by threads of one process
+    (joblib's threading backend, a Dask worker with several threads) train one
+    after another, as reproducibly as in worker processes. Their ops already
+    use every core.
     """
     with _SEEDING_LOCK:
         python_state, numpy_state = random.getstate(), np.random.get_state()
@@ -78,17 +82,15 @@ def seeded(seed: int) -> Iterator[None]:
             np.random.set_state(numpy_state)
 
 
-_SEEDING_LOCK = threading.RLock()
-
-
 def build_member(builder: Callable[[], keras.Model], seed: int) -> keras.Model:
     """Build a member (checked) whose initial weights and dropout seeds come from ``seed`` alone.
 
     Call within ``seeded(seed)``. Keras draws each layer's default seeds from
     Python's global generator, which other threads draw from too (a Dask
     worker's, about twice a second; importing TensorFlow), so a build could
-    take someone else's numbers. It draws from a private generator seeded
-    alike instead, and the global one then goes on from where that stopped.
+    take someone else's numbers. The build draws Keras's default seeds from a
+    private generator seeded alike instead, and the global one then goes on
+    from where that stopped.
     """
     private = random.Random(seed)
     with _keras_default_seeds_from(private):
@@ -99,8 +101,10 @@ def build_member(builder: Callable[[], keras.Model], seed: int) -> keras.Model:
 
 @contextlib.contextmanager
 def _keras_default_seeds_from(generator: random.Random) -> Iterator[None]:
-    from keras.src.random import seed_generator  # private: where make_default_seed draws
-
+    try:
+        from keras.src.random import seed_generator  # private: where make_default_seed draws
+    except ImportError:
+        seed_generator = None
     if getattr(seed_generator, "python_random", None) is not random:
         yield  # another Keras version: nothing known to redirect
         return
@@ -137,24 +141,29 @@ def release_training_state(model: keras.Model) -> None:
             setattr(model, name, None)
 
 
-def build_training_state(model: keras.Model, y: np.ndarray, outputs: int = 1) -> None:
+def build_training_state(model: keras.Model, y: np.ndarray, n_outputs: int | None = None) -> None:
     """Create the optimizer's and compiled metrics' variables before ``fit`` traces its step.
 
     Under TensorFlow, Keras creates them inside the first trace of the train
     step, and ``tf.function`` then traces the whole step again (a function may
     create variables on its first trace only). Creating them first saves that
     second trace: about 0.2 s per digits CNN, a second for five packed ones.
-    Models whose input is not known ahead (subclassed, unbuilt) are left to Keras.
+    ``n_outputs`` is None for a single-output model, else the number of
+    outputs, each fitted on targets like ``y``. Eager and multi-input models,
+    or anything this cannot build, are left to Keras.
     """
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        return
     symbolic_build = getattr(model, "_symbolic_build", None)  # private, hence looked up
-    if keras.backend.backend() != "tensorflow" or len(inputs or ()) != 1 or not symbolic_build:
+    if keras.backend.backend() != "tensorflow" or model.run_eagerly or symbolic_build is None:
         return
-    target = keras.KerasTensor((None, *y.shape[1:]), dtype=str(y.dtype))
-    symbolic_build(data_batch=(inputs[0], target if outputs == 1 else [target] * outputs, None))
+    try:
+        (inputs,) = model.inputs
+        target = keras.KerasTensor(
+            (None, *y.shape[1:]), dtype=keras.backend.standardize_dtype(y.dtype)
+        )
+        targets = target if n_outputs is None else [target] * n_outputs
+        symbolic_build(data_batch=(inputs, targets, None))
+    except Exception:  # an optimisation only: Keras builds them in the trace instead
+        return
 
 
 def train_member(

@@ -88,7 +88,7 @@ def train_packed(
         members, X, y, sample_weight, plans, validation_data, preprocessing, batch_size
     )
     packed = _pack(members)
-    build_training_state(packed, y, outputs=len(members))
+    build_training_state(packed, y, n_outputs=len(members))
     with seeded(plans[0].seed):
         training_data = augmentation.training_data(
             X_train,
@@ -113,7 +113,7 @@ def train_packed(
     trained = []
     for k, member in enumerate(members):
         release_training_state(member)
-        member_history = _member_history(history.history, k)
+        member_history = _member_history(history.history, k, len(members))
         member_history.update(validation.history[k])
         trained.append(TrainedMember(member, member_history, preprocessing, seconds))
     return trained
@@ -143,9 +143,10 @@ def _pack(members: list[keras.Model]) -> keras.Model:
     return packed
 
 
-def _member_history(history: dict[str, list], k: int) -> dict[str, list[float]]:
+def _member_history(history: dict[str, list], k: int, n_members: int) -> dict[str, list[float]]:
     """Member ``k``'s training metrics, named as in a sequential fit (``loss``, ``accuracy``)."""
-    prefix = f"member_{k + 1}_"
+    # Keras prefixes metrics with the output's name only when there are several outputs.
+    prefix = f"member_{k + 1}_" if n_members > 1 else ""
     return {
         name[len(prefix) :]: [float(v) for v in values]
         for name, values in history.items()

@@ -52,6 +52,16 @@ def test_packed_and_sequential_give_equivalent_ensembles(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X_test), packed.predict_proba(X_test))
 
 
+def test_one_packed_member_is_fitted_and_reported_like_a_sequential_one(data):
+    X, y = data
+    params = dict(n_estimators=1, epochs=2, random_state=0)
+    sequential = BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
+    packed = BaggedKerasClassifier(dense_classifier, strategy="packed", **params).fit(X, y)
+    assert sorted(packed.histories_[0]) == sorted(sequential.histories_[0]) == ["accuracy", "loss"]
+    assert len(packed.histories_[0]["loss"]) == 2
+    assert abs(packed.score(X, y) - sequential.score(X, y)) <= 0.15
+
+
 def test_packed_members_learn_only_from_their_own_rows(data):
     X, y = data
     y = y.astype(float)
