@@ -27,7 +27,7 @@ latency for 1 row and for 10,000 rows (the test images repeated): the loop's
 members vs the sequential ensemble's ``predict_proba``, median of ``--calls``
 (20) calls, fewer (at least 3) when they take over ``--latency-budget`` (20)
 seconds. ``--epochs`` overrides both cases' epochs. On 2 cores, the digits case
-takes about a minute and the large one about three.
+takes one to two minutes and the large one two to four.
 
 Run: python benchmarks/bench_strategies.py [--case digits|large|all] [--members 5] [--epochs 5] [--repeats 3]
 """  # noqa: E501
