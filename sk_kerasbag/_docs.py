@@ -87,7 +87,7 @@ PARAMETERS = {
         (``None``: one at a time; ``-1``: all cores). Results equal a
         sequential fit with the same ``random_state``. Under
         ``joblib.parallel_config(backend="dask")`` members run on a Dask cluster.
-        Keras's seeds are process-wide, so members given to threads of one
+        Random seeds are process-wide, so members given to threads of one
         process (joblib's threading backend, a Dask worker's threads) train
         one at a time, with the same results.""",
     "strategy": """strategy : {"sequential", "packed"}, default="sequential"
