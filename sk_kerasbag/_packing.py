@@ -134,13 +134,55 @@ def _pack(members: list[keras.Model]) -> keras.Model:
     ]
     packed = keras.Model(inputs, outputs)
     config = members[0]._compile_config.config  # what the builder compiled with
-    optimizer = members[0].optimizer
     packed.compile(
-        optimizer=type(optimizer).from_config(optimizer.get_config()),
+        optimizer=packed_optimizer(members[0].optimizer),
         loss=[member.loss for member in members],
         metrics=[config.get("metrics") or []] * len(members),
     )
     return packed
+
+
+def packed_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """A fresh optimizer configured like ``optimizer``, to train the packed model.
+
+    Under TensorFlow, Keras's Adam emits a dozen graph ops per variable, and
+    tracing them for every member's variables took longer (0.6 s for five
+    digits CNNs) than the ensemble's five epochs of steps saved. Plain Adam is
+    then applied by TensorFlow's fused kernel instead: the same update, equal
+    up to float rounding.
+    """
+    config = optimizer.get_config()
+    if (
+        keras.backend.backend() == "tensorflow"
+        and type(optimizer) is keras.optimizers.Adam
+        and not optimizer.amsgrad
+    ):
+        return _FusedAdam.from_config(config)
+    return type(optimizer).from_config(config)
+
+
+class _FusedAdam(keras.optimizers.Adam):
+    """Keras's Adam, each variable updated by TensorFlow's ``ResourceApplyAdam`` kernel."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        import tensorflow as tf  # only ever built under the TensorFlow backend
+
+        index = self._get_variable_index(variable)
+        dtype = variable.dtype
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle,
+            m=self._momentums[index].value.handle,
+            v=self._velocities[index].value.handle,
+            beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(tf.convert_to_tensor(gradient), dtype),
+        )
 
 
 def _member_history(history: dict[str, list], k: int, n_members: int) -> dict[str, list[float]]:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier, KFoldKerasRegressor, load
+from sk_kerasbag._packing import packed_optimizer
 
 from .builders import dense_classifier, dense_regressor, pid_logging_classifier
 
@@ -60,6 +61,30 @@ def test_one_packed_member_is_fitted_and_reported_like_a_sequential_one(data):
     assert sorted(packed.histories_[0]) == sorted(sequential.histories_[0]) == ["accuracy", "loss"]
     assert len(packed.histories_[0]["loss"]) == 2
     assert abs(packed.score(X, y) - sequential.score(X, y)) <= 0.15
+
+
+def test_packed_adam_updates_weights_as_keras_adam_does(data):
+    # Under TensorFlow, packed members' plain Adam runs as TensorFlow's fused
+    # kernel, which is far quicker to trace; it must compute Keras's update.
+    X, y = data
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    adam = keras.optimizers.Adam(0.01, beta_2=0.99, clipnorm=1.0)
+    fused = packed_optimizer(adam)
+    assert (type(fused).__name__ == "_FusedAdam") == on_tensorflow
+    assert fused.get_config() == adam.get_config()
+    amsgrad = keras.optimizers.Adam(amsgrad=True)
+    assert type(packed_optimizer(amsgrad)) is keras.optimizers.Adam
+    assert type(packed_optimizer(keras.optimizers.SGD())) is keras.optimizers.SGD
+
+    weights = []
+    for optimizer in (adam, fused):
+        keras.utils.set_random_seed(0)
+        model = dense_classifier(X.shape[1:], 3)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+        model.fit(X, y, epochs=2, batch_size=32, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    for keras_adam, packed_adam in zip(*weights):
+        np.testing.assert_allclose(packed_adam, keras_adam, rtol=1e-5, atol=1e-6)
 
 
 def test_packed_members_learn_only_from_their_own_rows(data):
