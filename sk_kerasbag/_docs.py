@@ -98,7 +98,8 @@ PARAMETERS = {
         fold membership); several times faster for small models. Members
         with validation rows keep the weights of their best epoch (by
         validation loss). Random augmentations are drawn once per batch for
-        all members. Not possible with ``callbacks``, ``save_dir`` or
+        all members; under TensorFlow, plain Adam runs as TensorFlow's fused
+        kernel (the same update, quicker to trace). Not possible with ``callbacks``, ``save_dir`` or
         featurewise / generator-object augmentations: the members then train
         one after another, with a warning.""",
     "artifacts": """save_dir : str, path-like or None, default=None
