@@ -1,6 +1,15 @@
-"""Tiny model builders shared by the tests (importable by joblib workers)."""
+"""Tiny model builders and data shared by the tests (importable by joblib workers)."""
 
 import keras
+import numpy as np
+
+
+def three_class_rows(n_rows):
+    """``n_rows`` rows of 6 uniform features and a 3-class target that depends on three of them."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(n_rows, 6).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 1).astype(int) + (X[:, 2] > 0.5)
+    return X, y
 
 
 def dense_classifier(

@@ -16,17 +16,14 @@ from sk_kerasbag._artifacts import _weights_of_file
 from sk_kerasbag._files import TEMPORARY_PREFIX, atomic_path, exclusive, read_csv_floats, sha256
 
 from . import builders
-from .builders import KillSwitch, dense_classifier, dense_regressor, small_cnn
+from .builders import KillSwitch, dense_classifier, dense_regressor, small_cnn, three_class_rows
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.RandomState(0)
-    X = rng.rand(120, 6).astype(np.float32)
-    y = (X[:, 0] + X[:, 1] > 1).astype(int) + (X[:, 2] > 0.5)
-    return X, y
+    return three_class_rows(120)
 
 
 def _fingerprints(folder: Path, pattern: str) -> dict[str, tuple[str, int]]:

@@ -16,15 +16,12 @@ import pytest
 from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier, KFoldKerasRegressor, load
 from sk_kerasbag._packing import packed_optimizer
 
-from .builders import dense_classifier, dense_regressor, pid_logging_classifier
+from .builders import dense_classifier, dense_regressor, pid_logging_classifier, three_class_rows
 
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.RandomState(0)
-    X = rng.rand(240, 6).astype(np.float32)
-    y = (X[:, 0] + X[:, 1] > 1).astype(int) + (X[:, 2] > 0.5)
-    return X, y
+    return three_class_rows(240)
 
 
 def test_packed_and_sequential_give_equivalent_ensembles(data, tmp_path):
