@@ -3,7 +3,6 @@
 Run: python examples/bagging_digits.py
 """
 
-import numpy as np
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 
@@ -27,5 +26,5 @@ for i, proba in enumerate(ensemble.member_predictions(X_test), start=1):
     print(f"member {i}: test accuracy {accuracy_score(y_test, proba.argmax(axis=1)):.4f}")
 print(f"ensemble: test accuracy {ensemble.score(X_test, y_test):.4f}")
 print(f"out-of-bag accuracy {ensemble.oob_score_:.4f}")
-best_epochs = [int(np.argmin(h["val_loss"])) + 1 for h in ensemble.histories_]
-print(f"best epoch by validation loss, per member: {best_epochs}")
+# Each member holds (predicts with) its best epoch by validation loss.
+print(f"held epoch per member: {ensemble.fit_statistics_['held_epoch'].tolist()}")

@@ -7,11 +7,11 @@ from .folders import list_images
 from .kfold import KFoldKerasClassifier, KFoldKerasRegressor
 from .persistence import load
 from .plotting import plot_history
+from ._version import __version__
 from .stacking import oof_predict
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "BaggedKerasClassifier",
     "BaggedKerasRegressor",
     "DirectoryBaggedClassifier",

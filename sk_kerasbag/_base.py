@@ -26,6 +26,7 @@ import contextlib
 import copy
 import logging
 import os
+from dataclasses import replace
 from numbers import Integral, Real
 from typing import Any
 
@@ -45,14 +46,23 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import persistence
 from ._artifacts import RunFolder, data_digest
 from ._augmentation import TTA_STREAM, NoAugmentation, make_augmentation, stream_seed
 from ._batches import chunks
 from ._builder import ROUTE_PREFIX, OutputSpec, make_builder, routed_params
-from ._members import MemberPlan, build_member, predict_rows, seeded, train_member
-from ._packing import packing_obstacle, train_packed
+from ._callbacks import Monitoring, check_callbacks
+from ._members import (
+    MemberPlan,
+    TrainedMember,
+    Training,
+    build_member,
+    fit_member,
+    predict_rows,
+    seeded,
+)
+from ._packing import fit_packed, packing_obstacle
 from ._splitting import carve_validation
+from .persistence import SaveMixin
 from .reporting import format_table, member_statistics, statistics_table, track_members
 
 logger = logging.getLogger("sk_kerasbag")
@@ -60,7 +70,7 @@ logger = logging.getLogger("sk_kerasbag")
 _MAX_SEED = np.iinfo(np.int32).max
 
 
-class BaseKerasEnsemble(BaseEstimator):
+class BaseKerasEnsemble(SaveMixin, BaseEstimator):
     """Base class of the bagged and K-fold Keras ensembles.
 
     Not meant to be used directly; see the public estimators.
@@ -85,6 +95,9 @@ class BaseKerasEnsemble(BaseEstimator):
         "save_dir": [str, os.PathLike, None],
         "resume": ["boolean"],
         "strategy": [StrOptions({"sequential", "packed"})],
+        "patience": [Interval(Integral, 0, None, closed="left"), None],
+        "monitor": [str],
+        "restore_best_weights": ["boolean"],
     }
 
     def _set_init_params(self, arguments: dict[str, Any]) -> None:
@@ -147,6 +160,7 @@ class BaseKerasEnsemble(BaseEstimator):
     # -- fit -----------------------------------------------------------------
 
     def _fit(self, X, y, *, sample_weight=None, validation_data=None, groups=None):
+        check_callbacks(self.callbacks)
         X, y = self._validate_training_data(X, y)
         augmentation, n_passes = self._prediction_passes(X)
         sample_weight = self._validated_sample_weight(sample_weight, X)
@@ -175,8 +189,7 @@ class BaseKerasEnsemble(BaseEstimator):
             results = self._train_members(
                 builder, X, y_fit, sample_weight, plans, augmentation, validation, run
             )
-            statistics = [member_statistics(member.history, member.seconds) for member in results]
-            self.fit_statistics_ = statistics_table(statistics)
+            self.fit_statistics_ = statistics_table([member_statistics(m) for m in results])
             if run is not None:
                 run.write_statistics(self.fit_statistics_)
         self._record_splits(splits)
@@ -194,41 +207,35 @@ class BaseKerasEnsemble(BaseEstimator):
 
     def _train_members(
         self, builder, X, y_fit, sample_weight, plans, augmentation, validation, run
-    ):
+    ) -> list[TrainedMember]:
         """Train (or reload from the run folder) every member: packed, or one by one."""
-        training = dict(
+        training = Training(
             augmentation=augmentation,
             validation_data=validation,
             epochs=self.epochs,
             batch_size=self.batch_size,
+            monitoring=Monitoring(self.monitor, self.patience, self.restore_best_weights),
+            callbacks=self.callbacks,
         )
+        files = None if run is None else [run.member(k) for k in range(len(plans))]
         if self.strategy == "packed":
-            obstacle = packing_obstacle(
-                callbacks=self.callbacks, save_dir=self.save_dir, augmentation=augmentation
-            )
+            obstacle = packing_obstacle(callbacks=self.callbacks, augmentation=augmentation)
             if obstacle is None:
-                verbose = 2 if self.verbose >= 1 else 0
-                return train_packed(
-                    builder, X, y_fit, sample_weight, plans, **training, verbose=verbose
+                checkpoints = None if run is None else run.packed_checkpoints()
+                training = replace(training, verbose=2 if self.verbose >= 1 else 0)
+                return fit_packed(
+                    builder, X, y_fit, sample_weight, plans, training, files, checkpoints
                 )
             logger.warning(
                 "strategy='packed' is not possible here (%s); training the members one "
                 "after another instead.",
                 obstacle,
             )
+        training = replace(training, verbose=2 if self.verbose >= 2 else 0)
+        stores = files or [None] * len(plans)
         jobs = (
-            delayed(train_member)(
-                builder,
-                X,
-                y_fit,
-                sample_weight,
-                plan,
-                **training,
-                callbacks=self.callbacks,
-                verbose=2 if self.verbose >= 2 else 0,
-                files=None if run is None else run.member(k),
-            )
-            for k, plan in enumerate(plans)
+            delayed(fit_member)(builder, X, y_fit, sample_weight, plan, training, store)
+            for plan, store in zip(plans, stores)
         )
         # As a generator, so that progress shows as each member finishes.
         finished = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
@@ -275,7 +282,7 @@ class BaseKerasEnsemble(BaseEstimator):
                 train_idx, val_idx = carve_validation(
                     train_idx, self.validation_split, np.random.RandomState(seed)
                 )
-            plans.append(MemberPlan(train_idx, heldout_idx, val_idx, int(seed)))
+            plans.append(MemberPlan(train_idx, heldout_idx, val_idx, int(seed), len(plans)))
         return plans
 
     def _validation_data(self, validation_data):
@@ -321,7 +328,7 @@ class BaseKerasEnsemble(BaseEstimator):
             score = self._score_output(y_codes[covered], heldout[covered])
         setattr(self, self._heldout_score_attribute, score)
 
-    # -- reporting and persistence ---------------------------------------------
+    # -- reporting -------------------------------------------------------------
 
     def summary(self, verbose: int | None = None) -> str:
         """The per-member statistics table with mean, std, min and max across members.
@@ -334,27 +341,16 @@ class BaseKerasEnsemble(BaseEstimator):
         Returns
         -------
         str
-            The table of ``fit_statistics_``: per member its epochs run, best
-            epoch (by validation loss when it had validation data, else its
-            last), every metric at that epoch, and its training seconds.
+            The table of ``fit_statistics_``: per member its epochs run, its
+            best epoch by ``monitor``, its held epoch (whose weights it
+            predicts with), every metric at the held epoch, and its training
+            seconds.
         """
         check_is_fitted(self)
         table = format_table(self.fit_statistics_)
         if (self.verbose if verbose is None else verbose) >= 1:
             print(table)
         return table
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Save the fitted ensemble to a folder of ``.keras`` files and JSON, without pickle.
-
-        Load it with :func:`sk_kerasbag.load`. See :func:`sk_kerasbag.persistence.save`.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A new (or empty) folder.
-        """
-        persistence.save(self, path)
 
     # -- predict -------------------------------------------------------------
 

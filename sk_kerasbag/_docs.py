@@ -37,18 +37,48 @@ PARAMETERS = {
         Training epochs per member.""",
     "batch_size": """batch_size : int or None, default=32
         Mini-batch size for training (``None``: Keras's default of 32).""",
-    "callbacks": """callbacks : list of keras.callbacks.Callback, default=None
-        Callbacks for every member; each member gets its own deep copy, so
-        no state (such as an ``EarlyStopping`` best score) leaks between members.""",
+    "callbacks": """callbacks : list, default=None
+        Keras callbacks for every member. A ``keras.callbacks.Callback`` is
+        deep-copied for each member, so no state (such as an
+        ``EarlyStopping`` best score) leaks between members; the copies,
+        not the object given, see the events. A function ``f(k)`` returning
+        a callback (or a list of them) for member ``k`` (as in
+        ``estimators_[k]``) is called once per member instead, so its
+        callbacks can share your logger, queue, lock or progress bar and
+        observe every member (with ``n_jobs``, in the worker processes).
+        A callback that cannot be copied is refused before training, naming it.
+        Early stopping is built in (``patience``); a user's
+        ``EarlyStopping`` works too on one-by-one training.""",
     "validation_split": """validation_split : float in [0, 1), default=0.0
         Share of each member's distinct training rows held out as its
-        validation data, to drive callbacks such as ``EarlyStopping``.
+        validation data: it picks the best epoch and drives ``patience``.
         Ignored when ``fit`` gets ``validation_data``.""",
     "validate_on_heldout": """validate_on_heldout : bool, default=False
         Use each member's held-out rows (out-of-bag or out-of-fold) as its
         validation data. This reproduces the old keraspipelines behaviour but
-        makes the held-out predictions and score optimistic when callbacks
-        such as ``EarlyStopping`` act on them; the default keeps them honest.""",
+        makes the held-out predictions and score optimistic, since the best
+        epoch (``restore_best_weights``), ``patience`` and callbacks are
+        then chosen on those rows; the default keeps them honest.""",
+    "early_stopping": """patience : int or None, default=None
+        Stop a member once its ``monitor`` value has not improved for
+        ``patience`` epochs (each member on its own, in every strategy; as
+        in Keras, 0 and 1 both stop at the first epoch without improvement);
+        None trains every member for ``epochs``.
+    monitor : str, default="val_loss"
+        The history key that decides a member's best epoch and early
+        stopping, such as ``"val_loss"`` or ``"val_accuracy"``. Larger or
+        smaller is better as the compiled Keras metric declares (as
+        Keras's ``EarlyStopping`` decides); for a name it cannot find,
+        larger for accuracy, AUC, precision, recall, F-scores, R^2, IoU and
+        correlations, smaller for anything else. A member without validation data watches the
+        training value (``"val_loss"`` becomes ``"loss"``). A key that is
+        not in the history is an error at the end of the first epoch.
+    restore_best_weights : bool, default=True
+        A member with validation data ends with the weights of its best
+        epoch by ``monitor``, and predicts (and is saved) with them; one
+        without validation data keeps its last epoch. ``False`` keeps the
+        last epoch always. ``fit_statistics_`` names the held epoch and
+        reports its metrics.""",
     "augmentation": """augmentation : dict, generator object or None, default=None
         Image augmentation. A dict of ``ImageDataGenerator``-style settings
         (see the README for the supported ones), applied with vectorised
@@ -95,17 +125,21 @@ PARAMETERS = {
         parallel processes with ``n_jobs``). ``"packed"``: all members at
         once, as the outputs of one Keras model on a shared input, each
         member's rows given as per-output sample weights (bootstrap counts,
-        fold membership); several times faster for small models. Members
-        with validation rows keep the weights of their best epoch (by
-        validation loss). Random augmentations are drawn once per batch for
-        all members; under TensorFlow, plain Adam runs as TensorFlow's fused
-        kernel (the same update, quicker to trace). Not possible with ``callbacks``, ``save_dir`` or
-        featurewise / generator-object augmentations: the members then train
-        one after another, with a warning.""",
+        fold membership); several times faster for small models. Each
+        member keeps its own best epoch and stops early on its own, by the
+        same rule as one-by-one training; a stopped member no longer
+        changes, and the fit ends when the last member stops. Random
+        augmentations are drawn once per batch for all members; under
+        TensorFlow, plain Adam runs as TensorFlow's fused kernel (the same
+        update, quicker to trace). With ``save_dir`` the
+        packed state is checkpointed after every epoch, so ``resume``
+        continues it. Not possible with ``callbacks`` or featurewise /
+        generator-object augmentations: the members then train one after
+        another, with a warning.""",
     "artifacts": """save_dir : str, path-like or None, default=None
         Folder of this fit's artifacts: each member's model as a ``.keras``
-        file (its best epoch by validation loss when it has validation data,
-        else its last), its history as CSV, ``statistics.csv`` and
+        file (the one the ensemble predicts with, at its held epoch), its
+        history as CSV, ``statistics.csv`` and
         ``params.json``. Members are checkpointed after every epoch. Every
         file is written atomically. The folder must be new or empty, or hold
         this same run with ``resume=True``; nothing else in it is touched.
@@ -117,7 +151,8 @@ PARAMETERS = {
         Continue the run in ``save_dir`` (for example after the process was
         killed): finished members are reloaded from their files, the member
         in training continues from its last finished epoch (weights,
-        optimizer, dropout, shuffling and callback state restored), the rest
+        optimizer, dropout, shuffling, best-epoch and callback state
+        restored; a packed fit continues all its members), the rest
         train; the result equals an uninterrupted fit's. Refused when the
         parameters or data differ from the run's, or while another process
         uses the run.""",
@@ -146,8 +181,10 @@ PARAMETERS = {
     histories_ : list of dict
         Per member, each metric's per-epoch values.
     fit_statistics_ : dict of ndarray
-        Per member (one value each): ``member``, ``epochs``, ``best_epoch``,
-        every metric at the best epoch and training ``seconds``; a
+        Per member (one value each): ``member``, ``epochs`` run,
+        ``best_epoch`` (by ``monitor``), ``held_epoch`` (whose weights the
+        member holds and predicts with), every metric of its history at the
+        held epoch and training ``seconds`` (epochs count from 1); a
         ``pandas.DataFrame(fit_statistics_)`` away from a table.
         :meth:`summary` formats it with the mean, std, min and max.
     input_shape_ : tuple

@@ -1,31 +1,37 @@
-"""One ensemble member: training it (seeding, fresh callbacks, clean-up) and running it.
+"""One ensemble member: training it (seeding, callbacks, clean-up) and running it.
 
-:func:`train_member` is the only place a Keras model is fitted. It runs the
-same way in the main process and in joblib workers, so a member's result
-depends only on its :class:`MemberPlan`, never on which process trained it or
-on the members trained before it. :func:`predict_rows` is the only place a
-member is run on new rows.
+:func:`train_member` is the only place a single member is fitted: build ->
+``fit`` with callbacks -> release. Best epoch, early stopping and
+checkpoints are callbacks (:mod:`~sk_kerasbag._callbacks`), which write
+through a store they are given; the member's finished files are read
+(reload) and written only before and after training, in :func:`fit_member`. It runs the same way in the main process and in
+joblib workers, so a member's result depends only on its
+:class:`MemberPlan`, never on which process trained it or on the members
+trained before it. :func:`predict_rows` is the only place a member is run
+on new rows.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import random
 import threading
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, ContextManager, Iterator, NamedTuple, Protocol
 
 import keras
 import numpy as np
 
-from ._augmentation import NoAugmentation
 from ._batches import release, replayable, start_at_epoch, validation_inputs
 from ._builder import build_checked
-
-if TYPE_CHECKING:
-    from ._artifacts import MemberFiles
+from ._callbacks import (
+    Checkpointing,
+    CheckpointStore,
+    MemberProgress,
+    Monitoring,
+    TrackProgress,
+    member_callbacks,
+)
 
 
 @dataclass(frozen=True)
@@ -42,21 +48,44 @@ class MemberPlan:
         Rows used as the member's validation data, if any.
     seed : int
         Seeds weight initialisation, dropout and shuffling.
+    index : int
+        The member's place in the ensemble (from 0).
     """
 
     train_idx: np.ndarray
     heldout_idx: np.ndarray
     val_idx: np.ndarray | None
     seed: int
+    index: int = 0
 
 
 class TrainedMember(NamedTuple):
-    """What training one member produces."""
+    """What training one member produces.
+
+    ``best_epoch`` (by the monitored value; None if it never had a value)
+    and ``held_epoch`` (whose weights ``model`` holds) count from 0.
+    """
 
     model: keras.Model
     history: dict[str, list[float]]
     preprocessing: Any
     seconds: float
+    best_epoch: int | None
+    held_epoch: int
+
+
+class MemberStore(Protocol):
+    """Where a member of a run is kept (see ``_artifacts.MemberFiles``)."""
+
+    checkpoints: CheckpointStore
+
+    def lock(self) -> ContextManager: ...
+
+    def finished(self) -> bool: ...
+
+    def reload(self, builder: Callable[[], keras.Model], preprocessing) -> TrainedMember | None: ...
+
+    def finish(self, member: TrainedMember) -> None: ...
 
 
 _SEEDING_LOCK = threading.RLock()
@@ -115,21 +144,6 @@ def _keras_default_seeds_from(generator: random.Random) -> Iterator[None]:
         seed_generator.python_random = random
 
 
-def fresh_callbacks(callbacks: list | None) -> list:
-    """Deep copies of the user's callbacks, detached from any model they saw.
-
-    Each member must start with unused callbacks: an ``EarlyStopping`` that
-    remembers the previous member's best loss would stop the next one early.
-    """
-    fresh = []
-    for callback in callbacks or []:
-        # Map the model a used callback still points to onto None, so copying
-        # never drags a whole trained model along.
-        memo = {id(getattr(callback, "_model", None)): None}
-        fresh.append(copy.deepcopy(callback, memo))
-    return fresh
-
-
 def release_training_state(model: keras.Model) -> None:
     """Drop the traced train/eval functions a fitted member no longer needs.
 
@@ -166,22 +180,47 @@ def build_training_state(model: keras.Model, y: np.ndarray, n_outputs: int | Non
         return
 
 
-def train_member(
+@dataclass(frozen=True)
+class Training:
+    """How every member trains: the estimator's training parameters, resolved at fit.
+
+    Attributes
+    ----------
+    augmentation : augmentation object
+        From :func:`~sk_kerasbag._augmentation.make_augmentation`. Its
+        preprocessing is fitted on a member's training rows and applied to
+        its validation rows too; its random transforms to training batches only.
+    validation_data : tuple or None
+        User-given ``(X_val, y_val[, sample_weight_val])``; overrides a plan's ``val_idx``.
+    epochs, batch_size : int
+        As given to ``keras.Model.fit``.
+    monitoring : Monitoring
+        Best epoch, early stopping and the weights a member keeps.
+    callbacks : list or None
+        The user's callbacks (or factories of them), made anew for each member.
+    verbose : int
+        Keras's ``verbose``.
+    """
+
+    augmentation: Any
+    validation_data: tuple | None
+    epochs: int
+    batch_size: int | None
+    monitoring: Monitoring
+    callbacks: list | None = None
+    verbose: int = 0
+
+
+def fit_member(
     builder: Callable[[], keras.Model],
     X: Any,
     y: np.ndarray,
     sample_weight: np.ndarray | None,
     plan: MemberPlan,
-    *,
-    augmentation=None,
-    validation_data: tuple | None,
-    epochs: int,
-    batch_size: int | None,
-    callbacks: list | None,
-    verbose: int,
-    files: MemberFiles | None = None,
+    training: Training,
+    files: MemberStore | None = None,
 ) -> TrainedMember:
-    """Build and fit one member.
+    """Train member ``plan.index``, or reload it when its run folder holds it finished.
 
     Parameters
     ----------
@@ -196,15 +235,9 @@ def train_member(
         Per-row weights for the full data.
     plan : MemberPlan
         The member's rows and seed.
-    augmentation : augmentation object, default=None
-        From :func:`~sk_kerasbag._augmentation.make_augmentation`. Its
-        preprocessing is fitted on the member's training rows and applied to
-        the validation rows too; its random transforms to training batches only.
-    validation_data : tuple or None
-        User-given ``(X_val, y_val[, sample_weight_val])``; overrides ``plan.val_idx``.
-    epochs, batch_size, callbacks, verbose
-        Passed to ``keras.Model.fit`` (callbacks copied fresh first).
-    files : MemberFiles, optional
+    training : Training
+        How members train.
+    files : MemberStore, optional
         The member's files in a run folder (``save_dir``): a member finished
         there is reloaded, one interrupted there continues from its last
         finished epoch, and training is checkpointed after every epoch.
@@ -212,76 +245,117 @@ def train_member(
     Returns
     -------
     TrainedMember
-        The fitted model, its per-epoch history and the deterministic
-        preprocessing fitted on its rows.
     """
-    if augmentation is None:
-        augmentation = NoAugmentation()
-    if validation_data is None and plan.val_idx is not None:
-        validation_data = _rows(X, y, sample_weight, plan.val_idx)
-    X_train, y_train, w_train = _rows(X, y, sample_weight, plan.train_idx)
-    preprocessing = augmentation.fit(X_train)
-    with files.lock() if files is not None else contextlib.nullcontext():
-        if files is not None and files.finished():
-            with seeded(plan.seed):
-                model, history, seconds = files.reload(builder)
-            return TrainedMember(model, history, preprocessing, seconds)
-        if validation_data is not None:
-            validation_data = validation_inputs(
-                validation_data, lambda x, rng: preprocessing.transform(x), batch_size
-            )
-        started = time.perf_counter()
+    rows = _rows(X, y, sample_weight, plan.train_idx)
+    preprocessing = training.augmentation.fit(rows[0])
+    validation = training.validation_data
+    if validation is None and plan.val_idx is not None:
+        validation = _rows(X, y, sample_weight, plan.val_idx)
+    if files is None:
+        return train_member(builder, rows, validation, preprocessing, plan, training)
+    with files.lock():
         with seeded(plan.seed):
-            model = build_member(builder, plan.seed)
-            build_training_state(model, y_train)
-            training_data = augmentation.training_data(
-                X_train,
-                y_train,
-                w_train,
-                batch_size=batch_size,
-                seed=plan.seed,
-                preprocessing=preprocessing,
-            )
-            callbacks = fresh_callbacks(callbacks)
-            initial_epoch = 0
-            if files is not None:
-                training_data = replayable(training_data, batch_size, plan.seed)
-                start = files.checkpoint()
-                tracker = files.tracker(start, list(callbacks))
-                callbacks.append(tracker)  # last, so it sees the others' end-of-epoch state
-                if start is not None:
-                    files.restore(model, start)
-                    # A fit stopped by a callback (EarlyStopping) stays stopped.
-                    initial_epoch = epochs if start.stopped else start.epochs_done
-                    start_at_epoch(training_data["x"], initial_epoch)
-            try:
-                history = model.fit(
-                    **training_data,
-                    validation_data=validation_data,
-                    epochs=epochs,
-                    initial_epoch=initial_epoch,
-                    callbacks=callbacks,
-                    verbose=verbose,
-                )
-            finally:
-                release(training_data["x"])
-                release(validation_data)
-        release_training_state(model)
-        if files is None:
-            seconds = time.perf_counter() - started
-            return TrainedMember(model, _plain_history(history.history), preprocessing, seconds)
-        files.finish(model, tracker)
-        return TrainedMember(model, tracker.history, preprocessing, tracker.seconds)
+            finished = files.reload(builder, preprocessing)
+        if finished is not None:
+            return finished
+        member = train_member(
+            builder, rows, validation, preprocessing, plan, training, files.checkpoints
+        )
+        files.finish(member)
+        return member
+
+
+def train_member(
+    builder: Callable[[], keras.Model],
+    rows: tuple,
+    validation: tuple | None,
+    preprocessing: Any,
+    plan: MemberPlan,
+    training: Training,
+    checkpoints: CheckpointStore | None = None,
+) -> TrainedMember:
+    """Build one member, fit it with its callbacks, and release what training held.
+
+    ``rows`` and ``validation`` are ``(X, y, sample_weight)`` of the member;
+    ``checkpoints``, when given, saves the state after every epoch, and a
+    saved state there is continued.
+    """
+    batch_size = training.batch_size
+    if validation is not None:
+        validation = validation_inputs(
+            validation, lambda x, rng: preprocessing.transform(x), batch_size
+        )
+    with seeded(plan.seed):
+        model = build_member(builder, plan.seed)
+        build_training_state(model, rows[1])
+        data = training.augmentation.training_data(
+            *rows, batch_size=batch_size, seed=plan.seed, preprocessing=preprocessing
+        )
+        progress = MemberProgress(training.monitoring, validated=validation is not None)
+        user_callbacks = member_callbacks(training.callbacks, plan.index)
+        # Ours last, so they see each epoch as the user's callbacks left it.
+        callbacks = [*user_callbacks, TrackProgress(progress, user_callbacks)]
+        checkpointing = None
+        if checkpoints is not None:
+            checkpointing = Checkpointing(checkpoints, [progress], user_callbacks)
+        try:
+            fit_model(model, data, training, callbacks, plan.seed, checkpointing, validation)
+        finally:
+            release(validation)
+    release_training_state(model)
+    return progress_result(model, progress, preprocessing)
+
+
+def fit_model(
+    model: keras.Model,
+    data: dict,
+    training: Training,
+    callbacks: list,
+    seed: int,
+    checkpointing: Checkpointing | None = None,
+    validation_data=None,
+) -> None:
+    """``model.fit`` on ``data`` for ``training.epochs``, continuing a checkpointed state if any.
+
+    With ``checkpointing`` (listed last, so it saves each epoch as the other
+    callbacks left it), the batches depend on ``(seed, epoch)`` only, so a
+    resumed fit replays its remaining epochs exactly.
+    """
+    initial_epoch = 0
+    if checkpointing is not None:
+        data = replayable(data, training.batch_size, seed)
+        callbacks = [*callbacks, checkpointing]
+        initial_epoch = checkpointing.resume(model, training.epochs)
+        start_at_epoch(data["x"], initial_epoch)
+    try:
+        model.fit(
+            **data,
+            validation_data=validation_data,
+            epochs=training.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=training.verbose,
+        )
+    finally:
+        release(data["x"])
+
+
+def progress_result(model: keras.Model, progress: MemberProgress, preprocessing) -> TrainedMember:
+    """The trained member its record describes."""
+    return TrainedMember(
+        model,
+        progress.history,
+        preprocessing,
+        progress.seconds,
+        progress.best_epoch,
+        progress.held_epoch,
+    )
 
 
 def _rows(X, y, sample_weight, idx) -> tuple[Any, Any, Any]:
     weights = None if sample_weight is None else sample_weight[idx]
     # take() keeps rows read from files lazy; for arrays it is X[idx].
     return X.take(idx, axis=0), y[idx], weights
-
-
-def _plain_history(history: dict) -> dict[str, list[float]]:
-    return {name: [float(v) for v in values] for name, values in history.items()}
 
 
 def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarray:

@@ -78,6 +78,7 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
     {callbacks}
     {validation_split}
     {validate_on_heldout}
+    {early_stopping}
     {augmentation}
     {tta}
     {class_weight}
@@ -140,6 +141,9 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
         callbacks=None,
         validation_split=0.0,
         validate_on_heldout=False,
+        patience=None,
+        monitor="val_loss",
+        restore_best_weights=True,
         augmentation=None,
         tta=0,
         class_weight=None,
@@ -167,6 +171,7 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
     {callbacks}
     {validation_split}
     {validate_on_heldout}
+    {early_stopping}
     {augmentation}
     {tta}
     {random_state}
@@ -207,6 +212,9 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
         callbacks=None,
         validation_split=0.0,
         validate_on_heldout=False,
+        patience=None,
+        monitor="val_loss",
+        restore_best_weights=True,
         augmentation=None,
         tta=0,
         random_state=None,

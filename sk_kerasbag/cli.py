@@ -121,7 +121,7 @@ def run_demo(
     )
     print(
         f"digits: {len(X_train)} training and {len(X_test)} test images of shape "
-        f"{X.shape[1:]}; bagging {n_estimators} CNNs x {epochs} epochs\n"
+        f"{X.shape[1:]}; bagging {n_estimators} CNNs x up to {epochs} epochs\n"
     )
     started = time.perf_counter()
     ensemble = BaggedKerasClassifier(
@@ -129,6 +129,7 @@ def run_demo(
         n_estimators=n_estimators,
         epochs=epochs,
         validation_split=0.1,
+        patience=3,  # each member keeps its best epoch, and stops 3 epochs after it
         oob_score=True,
         random_state=random_state,
         save_dir=out / "artifacts",

@@ -141,6 +141,7 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
     {callbacks}
     {validation_split}
     {validate_on_heldout}
+    {early_stopping}
     {augmentation}
     {tta}
     {class_weight}
@@ -186,6 +187,9 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
         callbacks=None,
         validation_split=0.0,
         validate_on_heldout=False,
+        patience=None,
+        monitor="val_loss",
+        restore_best_weights=True,
         augmentation=None,
         tta=0,
         class_weight=None,
@@ -222,6 +226,7 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
     {callbacks}
     {validation_split}
     {validate_on_heldout}
+    {early_stopping}
     {augmentation}
     {tta}
     {class_weight}
@@ -267,6 +272,9 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
         callbacks=None,
         validation_split=0.0,
         validate_on_heldout=False,
+        patience=None,
+        monitor="val_loss",
+        restore_best_weights=True,
         augmentation=None,
         tta=0,
         class_weight=None,

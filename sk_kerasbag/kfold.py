@@ -87,6 +87,7 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
     {callbacks}
     {validation_split}
     {validate_on_heldout}
+    {early_stopping}
     {augmentation}
     {tta}
     {class_weight}
@@ -133,6 +134,9 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
         callbacks=None,
         validation_split=0.0,
         validate_on_heldout=False,
+        patience=None,
+        monitor="val_loss",
+        restore_best_weights=True,
         augmentation=None,
         tta=0,
         class_weight=None,
@@ -166,6 +170,7 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
     {callbacks}
     {validation_split}
     {validate_on_heldout}
+    {early_stopping}
     {augmentation}
     {tta}
     {random_state}
@@ -205,6 +210,9 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
         callbacks=None,
         validation_split=0.0,
         validate_on_heldout=False,
+        patience=None,
+        monitor="val_loss",
+        restore_best_weights=True,
         augmentation=None,
         tta=0,
         random_state=None,

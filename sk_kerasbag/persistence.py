@@ -42,6 +42,7 @@ from ._files import (
     write_arrays,
     write_json,
 )
+from ._version import __version__
 
 FORMAT = "sk_kerasbag.estimator"
 FORMAT_VERSION = 1
@@ -228,6 +229,22 @@ def describe_params(estimator) -> dict[str, Any]:
 # -- saving and loading -----------------------------------------------------------
 
 
+class SaveMixin:
+    """Gives the ensembles ``save``; :func:`load` rebuilds only classes that have it."""
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the fitted ensemble to a folder of ``.keras`` files and JSON, without pickle.
+
+        Load it with :func:`sk_kerasbag.load`. See :func:`sk_kerasbag.persistence.save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A new (or empty) folder.
+        """
+        save(self, path)
+
+
 def save(estimator, path: str | os.PathLike) -> None:
     """Save a fitted ensemble to a new folder, without pickle.
 
@@ -409,23 +426,27 @@ def _resolver(custom_objects: dict[str, Any], safe_mode: bool) -> Callable[[str]
 
 
 def _estimator_class(name: str) -> type:
-    import sk_kerasbag
-
-    from ._base import BaseKerasEnsemble
-
-    qualname = name.partition(":")[2]
-    estimator_class = (
-        getattr(sk_kerasbag, qualname, None) if qualname in sk_kerasbag.__all__ else None
-    )
-    if not (isinstance(estimator_class, type) and issubclass(estimator_class, BaseKerasEnsemble)):
+    # Only sk_kerasbag's own modules are imported, and only its savable
+    # classes accepted: the folder cannot name anything else to run.
+    module_name, _, qualname = name.partition(":")
+    estimator_class = None
+    if module_name == "sk_kerasbag" or module_name.startswith("sk_kerasbag."):
+        try:
+            estimator_class = getattr(importlib.import_module(module_name), qualname, None)
+        except ImportError:
+            pass
+    public = importlib.import_module("sk_kerasbag").__all__  # the package's estimators
+    if not (
+        isinstance(estimator_class, type)
+        and issubclass(estimator_class, SaveMixin)
+        and qualname in public
+    ):
         raise ValueError(f"{name} is not an sk_kerasbag estimator.")
     return estimator_class
 
 
 def _versions() -> dict[str, str]:
     import sklearn
-
-    from . import __version__
 
     return {
         "sk_kerasbag": __version__,

@@ -48,8 +48,10 @@ def plot_history(estimator: Any, metric: str = "loss", ax: Axes | None = None) -
     -------
     matplotlib.axes.Axes
         The Axes drawn on. Its lines are, member by member, the training
-        curve followed by the validation curve (when there is one); epochs
-        are numbered from 1 on the x axis.
+        curve and the validation curve (when there is one); for a fitted
+        ensemble, a dot (in ``ax.collections``) marks the held epoch (the weights the member
+        predicts with, ``fit_statistics_["held_epoch"]``) on the last of
+        them; epochs are numbered from 1 on the x axis.
 
     Raises
     ------
@@ -83,6 +85,7 @@ def plot_history(estimator: Any, metric: str = "loss", ax: Axes | None = None) -
     """
     histories = _histories_of(estimator)
     _check_metric(histories, metric)
+    held = _held_epochs(estimator)
     try:
         import matplotlib
         from matplotlib.lines import Line2D
@@ -115,6 +118,9 @@ def plot_history(estimator: Any, metric: str = "loss", ax: Axes | None = None) -
                 linestyle="--",
                 label=f"{member} val",
             )
+        if held is not None:
+            # On the curve that chose it: validation when there is one.
+            ax.scatter([held[k]], [values[held[k] - 1]], color=[color], zorder=3)
 
     if any_validation:
         # A line-style key, drawn in a neutral colour, instead of a "train" and
@@ -122,6 +128,9 @@ def plot_history(estimator: Any, metric: str = "loss", ax: Axes | None = None) -
         key = {"color": "0.3", "linewidth": matplotlib.rcParams["lines.linewidth"]}
         handles += [Line2D([], [], **key), Line2D([], [], linestyle="--", **key)]
         labels += ["training", "validation"]
+    if held is not None:
+        handles.append(Line2D([], [], marker="o", color="0.3", linestyle="none"))
+        labels.append("held epoch")
     ax.legend(handles, labels, ncol=1 + (len(handles) - 1) // _LEGEND_ROWS, fontsize="small")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     ax.set_xlabel("epoch")
@@ -149,6 +158,14 @@ def _histories_of(estimator: Any) -> list[Mapping]:
             "sk_kerasbag ensemble or a list of histories."
         )
     return list(estimator.histories_)
+
+
+def _held_epochs(estimator: Any) -> list[int] | None:
+    """Each member's held epoch (from 1), for a fitted ensemble; None for a list of histories."""
+    statistics = getattr(estimator, "fit_statistics_", None)
+    if statistics is None or "held_epoch" not in statistics:
+        return None
+    return [int(epoch) for epoch in statistics["held_epoch"]]
 
 
 def _check_metric(histories: list[Mapping], metric: str) -> None:

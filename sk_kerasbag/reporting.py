@@ -1,8 +1,9 @@
 """Per-member statistics, the summary table and the progress bar over members.
 
-A member's statistics come from its Keras history: its best epoch (by
-validation loss when it had validation data, else its last epoch), every
-metric at that epoch, and its training time. Across members they are
+A member's statistics describe the model it holds: the epochs it ran, its
+best epoch by ``monitor``, its held epoch (whose weights it predicts with:
+the best one when it restored them, else its last), every metric of its
+history at the held epoch, and its training time. Across members they are
 summarised by mean, standard deviation, minimum and maximum, as the old
 keraspipelines ``output_statistics`` did.
 """
@@ -16,40 +17,34 @@ import numpy as np
 
 logger = logging.getLogger("sk_kerasbag")
 
-MONITOR = "val_loss"
 AGGREGATES = ("mean", "std", "min", "max")
 
 T = TypeVar("T")
 
 
-def best_epoch(history: dict[str, list[float]]) -> int:
-    """Index (0-based) of the epoch with the lowest validation loss, else the last epoch."""
-    values = history.get(MONITOR)
-    if values:
-        return int(np.nanargmin(values)) if not np.all(np.isnan(values)) else len(values) - 1
-    return max(len(next(iter(history.values()), [])) - 1, 0)
-
-
-def member_statistics(history: dict[str, list[float]], seconds: float) -> dict[str, float]:
+def member_statistics(member) -> dict[str, float]:
     """One member's row of the statistics table.
 
     Parameters
     ----------
-    history : dict
-        Metric name to per-epoch values, as in ``histories_``.
-    seconds : float
-        Training time of the member.
+    member : TrainedMember
+        A trained member: its history, best and held epochs and training time.
 
     Returns
     -------
     dict
-        ``epochs`` run, ``best_epoch`` (counted from 1), every metric at the
-        best epoch, and ``seconds``.
+        ``epochs`` run, ``best_epoch`` (by ``monitor``; counted from 1),
+        ``held_epoch`` (whose weights the member holds), every metric at the
+        held epoch, and ``seconds``.
     """
-    best = best_epoch(history)
-    row = {"epochs": len(next(iter(history.values()), [])), "best_epoch": best + 1}
-    row.update((name, values[best]) for name, values in history.items() if values)
-    row["seconds"] = float(seconds)
+    held = member.held_epoch
+    row = {
+        "epochs": len(next(iter(member.history.values()), [])),
+        "best_epoch": np.nan if member.best_epoch is None else member.best_epoch + 1,
+        "held_epoch": held + 1,
+    }
+    row.update((name, values[held]) for name, values in member.history.items() if values)
+    row["seconds"] = float(member.seconds)
     return row
 
 
@@ -63,7 +58,7 @@ def statistics_table(rows: list[dict[str, float]]) -> dict[str, np.ndarray]:
     table = {"member": np.arange(1, len(rows) + 1)}
     for name in names:
         table[name] = np.array([row.get(name, np.nan) for row in rows], dtype=float)
-    for name in ("epochs", "best_epoch"):
+    for name in ("epochs", "best_epoch", "held_epoch"):
         if name in table and not np.isnan(table[name]).any():
             table[name] = table[name].astype(int)
     return table

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier, KFoldKerasRegressor
-from sk_kerasbag._artifacts import _weights_of_file
 from sk_kerasbag._files import TEMPORARY_PREFIX, atomic_path, exclusive, read_csv_floats, sha256
 
 from . import builders
@@ -49,15 +48,16 @@ def test_artifacts_are_written_and_readable(data, tmp_path):
         saved_history = read_csv_floats(run / f"member_{k:02d}.history.csv")
         assert saved_history.pop("epoch") == [1.0, 2.0, 3.0, 4.0]
         assert saved_history == history
-        best = int(np.argmin(history["val_loss"]))
-        assert record["best_epoch"] == best + 1 == clf.fit_statistics_["best_epoch"][k - 1]
-        # The ensemble's model file predicts exactly as the fitted member does.
-        ensemble_file = keras.saving.load_model(run / record["ensemble_model"])
+        best = int(np.argmin(history["val_loss"])) + 1
+        assert record["best_epoch"] == record["held_epoch"] == best
+        assert clf.fit_statistics_["held_epoch"][k - 1] == best
+        # One model file per member: the one the ensemble predicts with.
+        assert record["model"] == f"member_{k:02d}.keras"
+        member_file = keras.saving.load_model(run / record["model"])
         np.testing.assert_array_equal(
-            ensemble_file.predict(X, verbose=0), model.predict(X, verbose=0)
+            member_file.predict(X, verbose=0), model.predict(X, verbose=0)
         )
-        # member_XX.keras is the best epoch; it is the ensemble's model only when best is last.
-        assert (record["ensemble_model"] == f"member_{k:02d}.keras") == (best == 3)
+    assert not list(run.glob("*.final.keras"))
 
     statistics = json.loads((run / "statistics.json").read_text())
     np.testing.assert_allclose(
@@ -74,15 +74,18 @@ def test_fit_statistics_and_summary(data, capsys):
     stats = clf.fit_statistics_
     assert list(stats["member"]) == [1, 2]
     assert list(stats["epochs"]) == [3, 3]
-    # Without validation data the best epoch is the last one.
-    assert list(stats["best_epoch"]) == [3, 3]
+    # Without validation data the best epoch is by training loss; the member holds its last.
+    assert list(stats["best_epoch"]) == [int(np.argmin(h["loss"])) + 1 for h in clf.histories_]
+    assert list(stats["held_epoch"]) == [3, 3]
     assert stats["loss"].tolist() == [h["loss"][-1] for h in clf.histories_]
     assert (stats["seconds"] > 0).all()
 
     table = clf.summary()
     assert capsys.readouterr().out == ""  # verbose=0: returned, not printed
     lines = table.splitlines()
-    assert lines[0].split() == ["member", "epochs", "best_epoch", "accuracy", "loss", "seconds"]
+    assert lines[0].split() == [
+        "member", "epochs", "best_epoch", "held_epoch", "accuracy", "loss", "seconds"
+    ]  # fmt: skip
     assert [line.split()[0] for line in lines[2:4] + lines[5:]] == [
         "1", "2", "mean", "std", "min", "max"
     ]  # fmt: skip
@@ -220,9 +223,9 @@ def test_resume_refuses_changed_parameters_or_data(data, tmp_path):
     BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
     before = _fingerprints(tmp_path / "run", "*")
 
-    with pytest.raises(ValueError, match=r"parameters differ: epochs, model__hidden"):
+    with pytest.raises(ValueError, match=r"parameters differ: epochs, model__hidden, patience"):
         BaggedKerasClassifier(
-            dense_classifier, **{**params, "epochs": 2}, model__hidden=8, resume=True
+            dense_classifier, **{**params, "epochs": 2}, model__hidden=8, patience=1, resume=True
         ).fit(X, y)
     with pytest.raises(ValueError, match="training data differ"):
         BaggedKerasClassifier(dense_classifier, **params, resume=True).fit(X[::-1], y[::-1])
@@ -287,25 +290,6 @@ def test_artifacts_get_the_usual_file_permissions(data, tmp_path):
     assert modes["member_01.keras"] == modes["statistics.csv"] == 0o666 & ~mask
 
 
-def test_reading_the_best_epoch_leaves_the_model_and_optimizer_untouched(tmp_path):
-    X = np.random.RandomState(0).rand(64, 3).astype(np.float32)
-    y = np.arange(64) % 2
-    model = dense_classifier((3,), 2)
-    model.fit(X, y, epochs=1, verbose=0)
-    model.save(tmp_path / "best.keras")
-    best = [np.array(w) for w in model.get_weights()]
-    model.fit(X, y, epochs=2, verbose=0)
-    before = [keras.ops.convert_to_numpy(v) for v in [*model.variables, *model.optimizer.variables]]
-
-    weights = _weights_of_file(model, tmp_path / "best.keras")
-
-    for a, b in zip(weights, best):
-        np.testing.assert_array_equal(a, b)
-    after = [keras.ops.convert_to_numpy(v) for v in [*model.variables, *model.optimizer.variables]]
-    for a, b in zip(after, before):
-        np.testing.assert_array_equal(a, b)
-
-
 def test_members_trained_and_reloaded_in_worker_processes(data, tmp_path):
     X, y = data
     params = dict(n_estimators=2, epochs=2, random_state=0, n_jobs=2)
@@ -319,3 +303,91 @@ def test_members_trained_and_reloaded_in_worker_processes(data, tmp_path):
     reloaded = BaggedKerasClassifier(dense_classifier, save_dir=run, resume=True, **params)
     np.testing.assert_array_equal(reloaded.fit(X, y).predict_proba(X), fitted.predict_proba(X))
     assert _fingerprints(run, "member_*") == files
+
+
+_KILLED_PACKED_FIT = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import numpy as np
+    from sk_kerasbag import KFoldKerasClassifier
+    from sk_kerasbag._batches import RowBatches
+    from tests.builders import dense_classifier
+    get_batch = RowBatches.__getitem__
+
+    def killing_get_batch(self, index):
+        # Packed fits take no callbacks: kill from inside the batches, once epoch 3 has
+        # begun and epoch 2 is checkpointed (TensorFlow reads batches ahead of the step).
+        checkpoint = os.path.join(sys.argv[2], "packed.checkpoint.json")
+        if self.seed is not None and index >= 1 and os.path.exists(checkpoint):
+            with open(checkpoint) as handle:
+                if json.load(handle)["epochs_done"] == 2:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        return get_batch(self, index)
+
+    RowBatches.__getitem__ = killing_get_batch
+    arrays = np.load(sys.argv[1])
+    KFoldKerasClassifier(dense_classifier, **{params}).fit(arrays["X"], arrays["y"])
+    """
+)
+
+
+def test_packed_fit_with_save_dir_checkpoints_and_resumes_after_sigkill(data, tmp_path, caplog):
+    X, y = data
+    run = tmp_path / "run"
+    params = dict(
+        n_splits=3, epochs=6, batch_size=16, patience=2, validate_on_heldout=True,
+        strategy="packed", random_state=0, model__learning_rate=0.2,
+    )  # fmt: skip
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    script = _KILLED_PACKED_FIT.format(params={**params, "save_dir": str(run)})
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "data.npz"), str(run)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert json.loads((run / "packed.checkpoint.json").read_text())["epochs_done"] == 2
+    assert not list(run.glob("member_*"))
+
+    with caplog.at_level("WARNING", logger="sk_kerasbag"):
+        resumed = KFoldKerasClassifier(dense_classifier, save_dir=run, resume=True, **params)
+        resumed.fit(X, y)
+    assert "not possible" not in caplog.text  # trained packed, not one by one
+    assert not list(run.glob("packed.*"))
+    uninterrupted = KFoldKerasClassifier(dense_classifier, save_dir=tmp_path / "whole", **params)
+    uninterrupted.fit(X, y)
+    assert resumed.histories_ == uninterrupted.histories_
+    np.testing.assert_array_equal(
+        resumed.member_predictions(X), uninterrupted.member_predictions(X)
+    )
+    np.testing.assert_array_equal(resumed.oof_proba_, uninterrupted.oof_proba_)
+    for name in ("best_epoch", "held_epoch", "epochs", "val_loss"):
+        np.testing.assert_array_equal(
+            resumed.fit_statistics_[name], uninterrupted.fit_statistics_[name]
+        )
+
+    # One model file per member, predicting exactly as the ensemble's member.
+    for k, member in enumerate(resumed.estimators_, start=1):
+        record = json.loads((run / f"member_{k:02d}.json").read_text())
+        assert record["held_epoch"] == resumed.fit_statistics_["held_epoch"][k - 1]
+        saved = keras.saving.load_model(run / f"member_{k:02d}.keras")
+        np.testing.assert_array_equal(saved.predict(X, verbose=0), member.predict(X, verbose=0))
+    assert not list(run.glob("*.final.keras"))
+    # A finished packed run reloads without training.
+    files = _fingerprints(run, "member_*")
+    again = KFoldKerasClassifier(dense_classifier, save_dir=run, resume=True, **params).fit(X, y)
+    np.testing.assert_array_equal(again.member_predictions(X), resumed.member_predictions(X))
+    assert again.histories_ == resumed.histories_
+    assert _fingerprints(run, "member_*") == files
+
+
+def test_resumed_plans_keep_each_members_index(data, tmp_path):
+    from sk_kerasbag._artifacts import RunFolder
+
+    X, y = data
+    BaggedKerasClassifier(
+        dense_classifier, n_estimators=3, epochs=1, random_state=0, save_dir=tmp_path
+    ).fit(X, y)
+    # Callback factories are called with these indices, on resume too.
+    _, plans = RunFolder(tmp_path).adopt_plans([], [])
+    assert [plan.index for plan in plans] == [0, 1, 2]

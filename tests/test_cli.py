@@ -13,7 +13,7 @@ def test_demo_prints_statistics_and_writes_artifacts_ensemble_and_plot(tmp_path,
     assert main(["demo", "--n-estimators", "2", "--epochs", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     # The statistics table: one row per member, then the aggregates.
-    assert "best_epoch" in printed and "val_loss" in printed
+    assert "best_epoch" in printed and "held_epoch" in printed and "val_loss" in printed
     for row in ("mean", "std", "min", "max"):
         assert any(line.split()[:1] == [row] for line in printed.splitlines())
     assert "ensemble" in printed and "out-of-bag accuracy" in printed

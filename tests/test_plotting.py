@@ -75,7 +75,22 @@ def test_curves_follow_the_histories(validated, metric):
     assert metric in ax.get_title() and ax.get_ylabel() == metric
     assert ax.get_xlabel() == "epoch"
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert legend == [f"member {k}" for k in range(1, N_MEMBERS + 1)] + ["training", "validation"]
+    members = [f"member {k}" for k in range(1, N_MEMBERS + 1)]
+    assert legend == members + ["training", "validation", "held epoch"]
+
+
+def test_held_epochs_are_marked_on_the_curve_that_chose_them(data):
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=N_MEMBERS, epochs=6, validation_split=0.3,
+        random_state=0, model__learning_rate=0.3,
+    ).fit(*data)  # fmt: skip
+    held = clf.fit_statistics_["held_epoch"]
+    assert list(held) == [int(np.argmin(h["val_loss"])) + 1 for h in clf.histories_]
+    ax = plot_history(clf)
+    for k, (dots, history) in enumerate(zip(ax.collections, clf.histories_)):
+        (x, value), = dots.get_offsets()
+        assert x == held[k] and value == pytest.approx(history["val_loss"][held[k] - 1])
+    assert len(ax.collections) == N_MEMBERS
 
 
 def test_without_validation_one_line_per_member(unvalidated):
@@ -87,7 +102,10 @@ def test_without_validation_one_line_per_member(unvalidated):
         np.testing.assert_array_equal(line.get_ydata(), history["loss"])
         np.testing.assert_array_equal(line.get_xdata(), np.arange(1, EPOCHS + 1))
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert legend == [f"member {k}" for k in range(1, N_MEMBERS + 1)]
+    assert legend == [f"member {k}" for k in range(1, N_MEMBERS + 1)] + ["held epoch"]
+    # Without validation a member holds its last epoch, marked on its training curve.
+    for dots, history in zip(ax.collections, unvalidated.histories_):
+        np.testing.assert_allclose(dots.get_offsets(), [[EPOCHS, history["loss"][-1]]])
 
 
 def test_draws_on_a_given_ax(validated):
