@@ -117,6 +117,9 @@ def train_packed(
     for plan in plans:
         with seeded(plan.seed):
             members.append(build_member(builder, plan.seed))
+        # The packed model's optimizer trains it; its own is built (unused), as JAX's
+        # test step builds it anyway, so checkpoints and member files always hold one.
+        members[-1].optimizer.build(members[-1].trainable_variables)
     weights, rows = _training_rows(X, sample_weight, plans)
     X_train = X.take(rows, axis=0)
     preprocessing = training.augmentation.fit(X_train)
@@ -145,9 +148,6 @@ def train_packed(
     release_training_state(packed)
     for member in members:
         release_training_state(member)
-        # The packed model's optimizer trained it; its own is built (unused) so that
-        # its files load like a sequential member's, without Keras's mismatch warning.
-        member.optimizer.build(member.trainable_variables)
     return [
         progress_result(member, record, preprocessing)
         for member, record in zip(members, progress)
