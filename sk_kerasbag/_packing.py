@@ -143,8 +143,8 @@ def train_packed(
         try:
             fit_model(packed, data, training, callbacks, plans[0].seed, checkpointing)
         finally:
-            for rows in validation:
-                release(rows)
+            for prepared in validation:
+                release(prepared)
     release_training_state(packed)
     for member in members:
         release_training_state(member)
