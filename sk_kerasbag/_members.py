@@ -4,11 +4,11 @@
 ``fit`` with callbacks -> release. Best epoch, early stopping and
 checkpoints are callbacks (:mod:`~sk_kerasbag._callbacks`), which write
 through a store they are given; the member's finished files are read
-(reload) and written only before and after training, in :func:`fit_member`. It runs the same way in the main process and in
-joblib workers, so a member's result depends only on its
-:class:`MemberPlan`, never on which process trained it or on the members
-trained before it. :func:`predict_rows` is the only place a member is run
-on new rows.
+(reload) and written only before and after training, in :func:`fit_member`.
+It runs the same way in the main process and in joblib workers, so a
+member's result depends only on its :class:`MemberPlan`, never on which
+process trained it or on the members trained before it.
+:func:`predict_rows` is the only place a member is run on new rows.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class MemberPlan:
     heldout_idx: np.ndarray
     val_idx: np.ndarray | None
     seed: int
-    index: int = 0
+    index: int
 
 
 class TrainedMember(NamedTuple):
