@@ -1,5 +1,6 @@
 """sk_kerasbag: bagged and K-fold ensembles of Keras models as scikit-learn estimators."""
 
+from ._version import __version__
 from .bagging import BaggedKerasClassifier, BaggedKerasRegressor
 from .datasets import load_digits_images
 from .directory import DirectoryBaggedClassifier, DirectoryKFoldClassifier
@@ -7,7 +8,6 @@ from .folders import list_images
 from .kfold import KFoldKerasClassifier, KFoldKerasRegressor
 from .persistence import load
 from .plotting import plot_history
-from ._version import __version__
 from .stacking import oof_predict
 
 __all__ = [

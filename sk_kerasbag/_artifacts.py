@@ -323,6 +323,8 @@ class MemberFiles:
             return None
         record = read_json(self.record_path)
         check_hashes(self.folder, record["sha256"], f"Member file set {self.stem}")
+        if not {record["model"], record["history"]} <= set(record["sha256"]):
+            raise ValueError(f"{self.record_path} names files it has no SHA-256 for.")
         model = _weights_into_fresh_model(builder, self.folder / record["model"])
         history = read_csv_floats(self.folder / record["history"])
         history.pop("epoch", None)

@@ -30,6 +30,8 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
+from ._fixes import metric_direction
+
 # Metric names (without "val_") for which a larger value is better; anything
 # else (loss, mse, mae, crossentropy, ...) is better smaller.
 _HIGHER_IS_BETTER = (
@@ -74,7 +76,7 @@ def higher_is_better(model: keras.Model, name: str) -> bool:
     for metric in model.metrics:
         metrics.extend(getattr(metric, "metrics", None) or [metric])  # compiled metric lists
     for metric in metrics:
-        direction = getattr(metric, "_direction", None)  # declared by every Keras metric
+        direction = metric_direction(metric)
         if metric.name == base and direction in ("up", "down"):
             return direction == "up"
     base = base.rstrip("_0123456789")  # precision_1: a second metric of the kind

@@ -143,6 +143,7 @@ PARAMETERS = {
         ``params.json``. Members are checkpointed after every epoch. Every
         file is written atomically. The folder must be new or empty, or hold
         this same run with ``resume=True``; nothing else in it is touched.
+        For folder data it must lie outside the training image folder.
         With ``save_dir``, sk_kerasbag (not Keras) shuffles in-memory rows,
         as a function of member seed and epoch, so that a resumed member
         replays its remaining epochs exactly; a fit with ``save_dir`` hence

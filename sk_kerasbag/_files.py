@@ -22,6 +22,8 @@ from typing import Any, Iterator
 import keras
 import numpy as np
 
+from ._fixes import safe_deserialization
+
 TEMPORARY_PREFIX = ".tmp-"
 
 
@@ -149,10 +151,15 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> None:
 def load_model(
     path: str | os.PathLike, *, custom_objects: dict | None = None, safe_mode: bool = True
 ) -> keras.Model:
-    """Load a ``.keras`` file to predict with (not compiled), by default in Keras's safe mode."""
-    return keras.saving.load_model(
-        path, custom_objects=custom_objects, compile=False, safe_mode=safe_mode
-    )
+    """Load a ``.keras`` file to predict with (not compiled), by default in Keras's safe mode.
+
+    ``safe_mode=True`` is safe even after ``keras.config.enable_unsafe_deserialization()``.
+    """
+    scope = safe_deserialization() if safe_mode else contextlib.nullcontext()
+    with scope:
+        return keras.saving.load_model(
+            path, custom_objects=custom_objects, compile=False, safe_mode=safe_mode
+        )
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -165,8 +172,19 @@ def sha256(path: str | os.PathLike) -> str:
 
 
 def check_hashes(folder: Path, expected: dict[str, str], what: str) -> None:
-    """Raise when a listed file is missing or its bytes differ from the recorded hash."""
+    """Raise when a listed file is outside ``folder``, missing, or differs from its recorded hash.
+
+    The hashes catch damage (a truncated copy, a changed byte), not a
+    deliberate edit: whoever can edit the files can edit their hashes too.
+    """
+    if not isinstance(expected, dict):
+        raise ValueError(f"{what}: its record of SHA-256 hashes is malformed.")
     for name, digest in expected.items():
+        if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+            raise ValueError(
+                f"{what} names the file {name!r}, which is not a file name in {folder}; "
+                "files outside the folder are never read."
+            )
         path = folder / name
         if not path.is_file():
             raise ValueError(f"{what} is incomplete: {path} is missing.")

@@ -32,6 +32,7 @@ from ._callbacks import (
     TrackProgress,
     member_callbacks,
 )
+from ._fixes import keras_default_seeds_from, symbolic_build
 
 
 @dataclass(frozen=True)
@@ -122,26 +123,10 @@ def build_member(builder: Callable[[], keras.Model], seed: int) -> keras.Model:
     from where that stopped.
     """
     private = random.Random(seed)
-    with _keras_default_seeds_from(private):
+    with keras_default_seeds_from(private):
         model = build_checked(builder)
     random.setstate(private.getstate())
     return model
-
-
-@contextlib.contextmanager
-def _keras_default_seeds_from(generator: random.Random) -> Iterator[None]:
-    try:
-        from keras.src.random import seed_generator  # private: where make_default_seed draws
-    except ImportError:
-        seed_generator = None
-    if getattr(seed_generator, "python_random", None) is not random:
-        yield  # another Keras version: nothing known to redirect
-        return
-    seed_generator.python_random = generator
-    try:
-        yield
-    finally:
-        seed_generator.python_random = random
 
 
 def release_training_state(model: keras.Model) -> None:
@@ -166,8 +151,8 @@ def build_training_state(model: keras.Model, y: np.ndarray, n_outputs: int | Non
     outputs, each fitted on targets like ``y``. Eager and multi-input models,
     or anything this cannot build, are left to Keras.
     """
-    symbolic_build = getattr(model, "_symbolic_build", None)  # private, hence looked up
-    if keras.backend.backend() != "tensorflow" or model.run_eagerly or symbolic_build is None:
+    build = symbolic_build(model)
+    if keras.backend.backend() != "tensorflow" or model.run_eagerly or build is None:
         return
     try:
         (inputs,) = model.inputs
@@ -175,7 +160,7 @@ def build_training_state(model: keras.Model, y: np.ndarray, n_outputs: int | Non
             (None, *y.shape[1:]), dtype=keras.backend.standardize_dtype(y.dtype)
         )
         targets = target if n_outputs is None else [target] * n_outputs
-        symbolic_build(data_batch=(inputs, targets, None))
+        build(data_batch=(inputs, targets, None))
     except Exception:  # an optimisation only: Keras builds them in the trace instead
         return
 

@@ -35,6 +35,7 @@ import numpy as np
 from ._augmentation import ImageAugmentation, NoAugmentation
 from ._batches import release, validation_inputs
 from ._callbacks import Checkpointing, CheckpointStore, MemberProgress
+from ._fixes import compile_arguments
 from ._members import (
     MemberPlan,
     MemberStore,
@@ -47,7 +48,6 @@ from ._members import (
     release_training_state,
     seeded,
 )
-
 
 # Validation rows of up to this many input values are evaluated as one batch.
 _ONE_BATCH_VALUES = 2**22
@@ -184,7 +184,7 @@ def _pack(members: list[keras.Model]) -> keras.Model:
         for k, member in enumerate(members, start=1)
     ]
     packed = keras.Model(inputs, outputs)
-    config = members[0]._compile_config.config  # what the builder compiled with
+    config = compile_arguments(members[0])  # what the builder compiled with
     packed.compile(
         optimizer=packed_optimizer(members[0].optimizer),
         loss=[member.loss for member in members],

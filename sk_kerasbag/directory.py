@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -41,6 +42,7 @@ class DirectoryDataMixin:
                 raise ValueError(
                     "y must be None when X is a folder: the classes are its sub-folder names."
                 )
+            _refuse_save_dir_inside(self.save_dir, X)
             paths, y = class_folder_images(X)
         else:
             if y is None:
@@ -84,6 +86,19 @@ class DirectoryDataMixin:
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         return tags
+
+
+def _refuse_save_dir_inside(save_dir, folder) -> None:
+    """Never write into the user's data: a run folder inside the training folder is refused."""
+    if save_dir is None:
+        return
+    run, data = Path(save_dir).resolve(), Path(folder).resolve()
+    if run == data or run.is_relative_to(data):
+        raise ValueError(
+            f"save_dir {os.fspath(save_dir)!r} is inside the training image folder "
+            f"{os.fspath(folder)!r}; sk_kerasbag never writes into your data. Choose a "
+            "save_dir outside it."
+        )
 
 
 def _is_folder(X) -> bool:

@@ -37,8 +37,9 @@ def list_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     paths : ndarray of str (object dtype)
         Image files (by extension, case-insensitive: ``IMAGE_EXTENSIONS``) at
         any depth below ``folder``, in sorted order of their path components.
-        Hidden files and folders (names starting with ".") are skipped. This
-        is the row order of fitting on, or predicting, ``folder``.
+        Hidden files and folders (names starting with "."), and anything
+        that is not a regular file (a FIFO or device named ``x.png``), are
+        skipped. This is the row order of fitting on, or predicting, ``folder``.
     labels : ndarray of object
         For each path, the name of the sub-folder of ``folder`` it is in (its
         class); None for images directly in ``folder``.
@@ -59,7 +60,10 @@ def list_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         found += [
             (*relative, name)
             for name in files
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+            if not name.startswith(".")
+            and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+            # Only regular files (or links to them): opening a FIFO would block forever.
+            and os.path.isfile(os.path.join(directory, name))
         ]
     found.sort()
     paths = np.array([os.path.join(root, *parts) for parts in found], dtype=object)
@@ -105,11 +109,19 @@ def read_image(path: str, image_size: tuple[int, int], color_mode: str = "rgb") 
     return _decode(path, image_size, color_mode).astype(np.float32)
 
 
+def _regular_file(path: str) -> str:
+    # Pillow would block for ever opening a FIFO, and read a device without end.
+    if not os.path.isfile(path):
+        what = "does not exist" if not os.path.lexists(path) else "is not a regular file"
+        raise ValueError(f"Cannot read image file {path!r}: it {what}.")
+    return path
+
+
 def _decode(path: str, image_size: tuple[int, int], color_mode: str) -> np.ndarray:
     """One image as its 8-bit ``(height, width, channels)`` pixels."""
     mode, _ = COLOR_MODES[color_mode]
     height, width = image_size
-    path = str(path)
+    path = _regular_file(str(path))
     try:
         with Image.open(path) as image:
             # Lets JPEG decode straight to a smaller scale when the target is much smaller.
@@ -261,7 +273,7 @@ class ImageFiles:
         """Open every file's header, so a file that is no image fails now, by name."""
         for path in self.paths:
             try:
-                with Image.open(path):
+                with Image.open(_regular_file(path)):
                     pass
             except (OSError, ValueError, Image.DecompressionBombError) as error:
                 raise ValueError(f"Cannot read image file {path!r}: {error}") from error

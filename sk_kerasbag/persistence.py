@@ -325,6 +325,10 @@ def load(
     safe_mode : bool, default=True
         Take functions only from ``custom_objects`` and load members in
         Keras's safe mode, so the folder cannot make Python run anything.
+        Every file is checked against the SHA-256 recorded in
+        ``estimator.json``, and only files in the folder are read: this
+        catches damage, not a deliberate edit (whoever can edit the files can
+        edit their hashes too).
         Without its builder a loaded ensemble predicts, but fitting it again
         needs ``set_params(model=...)``. ``False`` imports the modules the
         folder names and allows Lambda layers: only for folders you trust.

@@ -299,3 +299,40 @@ def test_cache_does_not_change_results(folder):
         paths, labels
     )
     assert_array_equal(cached.predict_proba(paths), uncached.predict_proba(paths))
+
+
+def test_a_fifo_named_like_an_image_never_blocks(copy_of):
+    import signal
+
+    root = copy_of()
+    fifo = root / "digit_0" / "pipe.png"
+    os.mkfifo(fifo)
+
+    def hung(signum, frame):
+        raise TimeoutError("opening the FIFO blocked")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        # In a folder it is not an image: skipped. Named in a path list: a clear error.
+        assert str(fifo) not in list(list_images(root)[0])
+        clf = DirectoryBaggedClassifier(dense_classifier, n_estimators=1, **FAST).fit(root)
+        with pytest.raises(ValueError, match=r"pipe\.png.*is not a regular file"):
+            clf.predict([str(fifo)])
+        with pytest.raises(ValueError, match=r"pipe\.png.*is not a regular file"):
+            read_image(str(fifo), (8, 8))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("inside", ["runs", "digit_0/runs", "."])
+def test_save_dir_inside_the_training_folder_is_refused_before_writing(copy_of, inside):
+    root = copy_of()
+    before = _tree_fingerprint(root)
+    clf = DirectoryKFoldClassifier(
+        dense_classifier, n_splits=2, save_dir=root / inside, **FAST
+    )
+    with pytest.raises(ValueError, match="inside the training image folder"):
+        clf.fit(root)
+    assert _tree_fingerprint(root) == before

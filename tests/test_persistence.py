@@ -131,6 +131,17 @@ def test_members_load_in_keras_safe_mode(tmp_path):
     # A Lambda layer is Python bytecode: safe mode refuses to run it from a file.
     with pytest.raises(ValueError, match="safe_mode"):
         load(tmp_path / "clf")
+    # Safe means safe, whatever Keras's process-wide switch says.
+    from keras.src.backend.common import global_state
+
+    switch = global_state.get_global_attribute("safe_mode_saving")
+    keras.config.enable_unsafe_deserialization()
+    try:
+        with pytest.raises(ValueError, match="safe_mode"):
+            load(tmp_path / "clf")
+        assert global_state.get_global_attribute("safe_mode_saving") is False  # left as set
+    finally:
+        global_state.set_global_attribute("safe_mode_saving", switch)
     trusted = load(tmp_path / "clf", safe_mode=False)
     np.testing.assert_array_equal(trusted.predict(X), clf.predict(X))
     assert trusted.model is builders.lambda_classifier  # imported: the folder is trusted
@@ -192,3 +203,22 @@ def test_save_refuses_what_only_pickle_can_store(data, tmp_path):
     with pytest.raises(FileExistsError, match="not an empty folder"):
         fitted.save(tmp_path / "b")
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.parametrize("name", ["../outside.keras", "{tmp}/outside.keras", "sub/member.keras"])
+def test_load_reads_no_file_outside_the_folder(data, tmp_path, name):
+    X, labels = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, random_state=0)
+    clf.fit(X, labels).save(tmp_path / "clf")
+    name = name.format(tmp=tmp_path)
+    # A crafted folder names a member file elsewhere, with that file's correct SHA-256.
+    (tmp_path / "clf" / "sub").mkdir()
+    for target in (tmp_path / "outside.keras", tmp_path / "clf" / "sub" / "member.keras"):
+        target.write_bytes((tmp_path / "clf" / "member_01.keras").read_bytes())
+    manifest_path = tmp_path / "clf" / "estimator.json"
+    manifest = json.loads(manifest_path.read_text())
+    digest = manifest["sha256"].pop("member_01.keras")
+    manifest["members"], manifest["sha256"][name] = [name], digest
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"names the file .*outside\.keras|names the file 'sub/"):
+        load(tmp_path / "clf", custom_objects={"dense_classifier": dense_classifier})
