@@ -62,10 +62,11 @@ LOCK_FILE = ".lock"
 
 
 def _foreign_files(path: Path) -> list[str]:
-    return [
-        p.name for p in path.iterdir()
-        if p.name != LOCK_FILE and not p.name.startswith(TEMPORARY_PREFIX)
-    ]  # fmt: skip
+    def ours(name: str) -> bool:  # locks (the run's, its members') and unfinished writes
+        is_lock = name.startswith(".") and name.endswith(".lock")
+        return is_lock or name.startswith(TEMPORARY_PREFIX)
+
+    return [p.name for p in path.iterdir() if not ours(p.name)]
 
 
 def _run_identity(estimator, digest: str) -> dict:
@@ -150,7 +151,26 @@ class RunFolder:
                 _check_same_run(read_json(path / RUN_FILE), identity, path)
             if not (path / PARAMS_FILE).is_file():
                 write_json(path / PARAMS_FILE, describe_params(estimator))
-            yield cls(path)
+            run = cls(path)
+            try:
+                yield run
+            except BaseException:
+                run._forget_if_empty()
+                raise
+
+    def _forget_if_empty(self) -> None:
+        """After a failed fit: with nothing to resume (no member, no checkpoint), leave no run.
+
+        Otherwise a fit that failed at once (a model that does not fit the
+        data, say) would make the next fit ask for ``resume=True``.
+        """
+        kept = [p for p in self.path.glob("*.json") if p.name not in (RUN_FILE, PARAMS_FILE)]
+        if kept:
+            return
+        for name in (RUN_FILE, PARAMS_FILE, PLANS_FILE):
+            (self.path / name).unlink(missing_ok=True)
+        for path in self.path.glob("*.epoch-*"):  # an epoch whose checkpoint was not committed
+            path.unlink()
 
     def adopt_plans(self, splits: list, plans: list[MemberPlan]) -> tuple[list, list[MemberPlan]]:
         """The run's splits and member plans: recorded ones when resuming, else these.

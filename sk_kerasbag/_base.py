@@ -49,7 +49,7 @@ from sklearn.utils.validation import (
 from ._artifacts import RunFolder, data_digest
 from ._augmentation import TTA_STREAM, NoAugmentation, make_augmentation, stream_seed
 from ._batches import chunks
-from ._builder import ROUTE_PREFIX, OutputSpec, make_builder, routed_params
+from ._builder import ROUTE_PREFIX, OutputSpec, check_input_shape, make_builder, routed_params
 from ._callbacks import Monitoring, check_callbacks
 from ._members import (
     MemberPlan,
@@ -178,7 +178,9 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         # fit the data fails before any member trains, and so that the target
         # can be encoded for the model's loss.
         with seeded(plans[0].seed):
-            self._output_spec = OutputSpec.of(build_member(builder, plans[0].seed))
+            probe = build_member(builder, plans[0].seed)
+        check_input_shape(probe, self.input_shape_, builder)
+        self._output_spec = OutputSpec.of(probe)
         self._check_output(self._output_spec)
         y_fit = self._encode_target(y_codes)
         validation = self._validation_data(validation_data)

@@ -122,6 +122,23 @@ def build_checked(builder: Callable[[], keras.Model]) -> keras.Model:
     return model
 
 
+def check_input_shape(model: keras.Model, input_shape: tuple, builder: Callable) -> None:
+    """Refuse, before training, a model whose input does not take rows of ``input_shape``."""
+    try:
+        (model_input,) = model.inputs
+    except (AttributeError, ValueError):  # not built on an Input, or several inputs: let Keras say
+        return
+    expected = tuple(model_input.shape[1:])
+    if len(expected) != len(input_shape) or any(
+        e is not None and e != d for e, d in zip(expected, input_shape)
+    ):
+        raise ValueError(
+            f"The model built by {_describe(getattr(builder, 'func', builder))} takes rows of "
+            f"shape {expected}, but X has rows of shape {tuple(input_shape)}; build its input "
+            "from the `input_shape` builder argument, which the estimator fills from the data."
+        )
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     """What a compiled model's output and loss say about its targets.

@@ -102,3 +102,37 @@ def test_validation_data_with_unknown_label():
 def test_sample_weight_leaving_one_class():
     with pytest.raises(ValueError, match="only one class with positive weight"):
         BaggedKerasClassifier(dense_classifier, **FAST).fit(X, y, sample_weight=y.astype(float))
+
+
+def fixed_shape_classifier(n_classes):
+    """A builder that ignores the data's input shape."""
+    model = keras.Sequential(
+        [keras.Input((7,)), keras.layers.Dense(n_classes, activation="softmax")]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+class _FailsInFirstEpoch(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        raise RuntimeError("out of memory, say")
+
+
+def test_a_model_that_ignores_the_input_shape_fails_before_training_and_blocks_nothing(tmp_path):
+    X = np.random.RandomState(0).rand(40, 5).astype(np.float32)
+    y = np.arange(40) % 2
+    run = tmp_path / "run"
+    clf = BaggedKerasClassifier(fixed_shape_classifier, n_estimators=2, epochs=1, save_dir=run)
+    with pytest.raises(ValueError, match=r"takes rows of shape \(7,\), but X has rows of shape"):
+        clf.fit(X, y)
+    assert not run.exists()
+    # A fit that fails inside training before any member finished leaves no run to resume...
+    failing = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, epochs=1, save_dir=run, callbacks=[_FailsInFirstEpoch()]
+    )
+    with pytest.raises(RuntimeError, match="out of memory"):
+        failing.fit(X, y)
+    assert [p.name for p in run.iterdir() if not p.name.startswith(".")] == []
+    # ... so the next fit, without resume=True, simply starts.
+    BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1, save_dir=run).fit(X, y)
+    assert (run / "member_02.json").is_file()
