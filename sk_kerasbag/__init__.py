@@ -4,6 +4,7 @@ from ._version import __version__
 from .bagging import BaggedKerasClassifier, BaggedKerasRegressor
 from .datasets import load_digits_images
 from .directory import DirectoryBaggedClassifier, DirectoryKFoldClassifier
+from .exceptions import NotFiniteError
 from .folders import list_images
 from .kfold import KFoldKerasClassifier, KFoldKerasRegressor
 from .persistence import load
@@ -18,6 +19,7 @@ __all__ = [
     "DirectoryKFoldClassifier",
     "KFoldKerasClassifier",
     "KFoldKerasRegressor",
+    "NotFiniteError",
     "list_images",
     "load",
     "load_digits_images",

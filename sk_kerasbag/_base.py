@@ -61,7 +61,9 @@ from ._members import (
     seeded,
 )
 from ._packing import fit_packed, packing_obstacle
+from ._processes import run_in_worker
 from ._splitting import carve_validation
+from .exceptions import NotFiniteError
 from .persistence import SaveMixin
 from .reporting import format_table, member_statistics, statistics_table, track_members
 
@@ -236,7 +238,9 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         training = replace(training, verbose=2 if self.verbose >= 2 else 0)
         stores = files or [None] * len(plans)
         jobs = (
-            delayed(fit_member)(builder, X, y_fit, sample_weight, plan, training, store)
+            delayed(run_in_worker)(
+                os.getpid(), fit_member, builder, X, y_fit, sample_weight, plan, training, store
+            )
             for plan, store in zip(plans, stores)
         )
         # As a generator, so that progress shows as each member finishes.
@@ -455,6 +459,14 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             self._transform_output(predict_rows(member, inputs, self._prediction_chunk_rows))
             for inputs in passes()
         )
+        broken = ~np.isfinite(total).all(axis=1)
+        if broken.any():
+            raise NotFiniteError(
+                f"Member {k + 1} gives NaN or infinite outputs for {broken.sum()} of "
+                f"{len(X)} rows. Rows with values far outside the training data's range "
+                "cause this; so do weights that diverged without showing it in the loss.",
+                member=k + 1,
+            )
         return total / (1 + n_passes)
 
     # -- hooks ---------------------------------------------------------------

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from ._fixes import metric_direction
+from .exceptions import NotFiniteError
 
 # Metric names (without "val_") for which a larger value is better; anything
 # else (loss, mse, mae, crossentropy, ...) is better smaller.
@@ -92,9 +93,12 @@ class MemberProgress:
         The estimator's rule.
     validated : bool
         Whether the member has validation data (``val_`` metrics).
+    index : int
+        The member's place in the ensemble (from 0), to name it in errors.
     """
 
-    def __init__(self, monitoring: Monitoring, validated: bool):
+    def __init__(self, monitoring: Monitoring, validated: bool, index: int):
+        self.index = index
         monitor = monitoring.monitor
         if not validated and monitor.startswith("val_"):
             monitor = monitor[len("val_") :]
@@ -129,6 +133,7 @@ class MemberProgress:
             self.higher_is_better = higher_is_better(model, self.monitor)
         for name, value in logs.items():
             self.history.setdefault(name, []).append(float(value))
+        self._check_finite(logs)
         if self.monitor not in logs:
             raise ValueError(
                 f"monitor={self.monitor!r} is not in the member's history, which has "
@@ -144,6 +149,22 @@ class MemberProgress:
             since = epoch - (-1 if self.best_epoch is None else self.best_epoch)
             self.stopped = since >= max(self.patience, 1)
         return self.stopped
+
+    def _check_finite(self, logs: dict) -> None:
+        # Once a loss is NaN or infinite the weights are too: every later
+        # epoch, and every prediction of the member, would be NaN.
+        for name in sorted(logs):
+            value = float(logs[name])
+            if (name == "loss" or name.endswith("_loss")) and not np.isfinite(value):
+                raise NotFiniteError(
+                    f"Member {self.index + 1} diverged in epoch {self.epochs}: its {name} is "
+                    f"{value}. The usual causes are a learning rate too high for the model "
+                    "(lower it, or clip gradients with the optimizer's clipnorm) and inputs "
+                    "that are not scaled (standardise X, for instance with "
+                    "sklearn.preprocessing.StandardScaler, or divide pixel values by 255).",
+                    member=self.index + 1,
+                    epoch=self.epochs,
+                )
 
     def _improves(self, value: float) -> bool:
         if np.isnan(value):

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -36,6 +38,7 @@ def _current_umask() -> int:
 # mkstemp creates files readable by their owner only; finished files get the
 # permissions any other new file would.
 _FILE_MODE = 0o666 & ~_current_umask()
+_FOLDER_MODE = 0o777 & ~_current_umask()
 
 
 @contextlib.contextmanager
@@ -58,6 +61,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def staging_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new folder beside ``folder`` to fill; on success it becomes ``folder`` in one rename.
+
+    The rename succeeds only while ``folder`` does not exist or is empty, so
+    of several processes saving to one place at once exactly one succeeds and
+    the folder holds that one's files only; the others get a
+    ``FileExistsError`` and leave nothing behind.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{folder.name}.", dir=folder.parent))
+    try:
+        yield staging
+        os.chmod(staging, _FOLDER_MODE)  # mkdtemp's folder is its owner's only
+        try:
+            os.rename(staging, folder)
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                raise
+            raise FileExistsError(
+                f"Cannot save to {folder}: it exists and is not an empty folder "
+                "(another process may have saved there first)."
+            ) from None
+        _fsync_folder(folder.parent)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -89,6 +122,16 @@ def exclusive(path: str | os.PathLike, what: str) -> Iterator[None]:
 def _fsync(path: Path) -> None:
     with open(path, "rb+") as handle:
         os.fsync(handle.fileno())
+
+
+def _fsync_folder(path: Path) -> None:
+    # Makes a rename in ``path`` durable; folders cannot be opened on Windows.
+    with contextlib.suppress(OSError):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -276,7 +276,7 @@ def train_member(
         data = training.augmentation.training_data(
             *rows, batch_size=batch_size, seed=plan.seed, preprocessing=preprocessing
         )
-        progress = MemberProgress(training.monitoring, validated=validation is not None)
+        progress = MemberProgress(training.monitoring, validation is not None, plan.index)
         user_callbacks = member_callbacks(training.callbacks, plan.index)
         # Ours last, so they see each epoch as the user's callbacks left it.
         callbacks = [*user_callbacks, TrackProgress(progress, user_callbacks)]

@@ -124,7 +124,10 @@ def train_packed(
     X_train = X.take(rows, axis=0)
     preprocessing = training.augmentation.fit(X_train)
     validation = _validation_rows(X, y, sample_weight, plans, training, preprocessing)
-    progress = [MemberProgress(training.monitoring, data is not None) for data in validation]
+    progress = [
+        MemberProgress(training.monitoring, data is not None, plan.index)
+        for plan, data in zip(plans, validation)
+    ]
     packed = _pack(members)
     build_training_state(packed, y, n_outputs=len(members))
     callbacks = [_MemberEpochs(members, progress, validation, training.batch_size)]

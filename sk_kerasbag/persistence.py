@@ -39,6 +39,7 @@ from ._files import (
     read_json,
     save_model,
     sha256,
+    staging_folder,
     write_arrays,
     write_json,
 )
@@ -255,6 +256,14 @@ def save(estimator, path: str | os.PathLike) -> None:
     path : str or path-like
         A folder that does not exist yet, or an empty one.
 
+    Raises
+    ------
+    FileExistsError
+        When ``path`` holds anything, also when another process saved there
+        first: the folder is written beside ``path`` and moved into place in
+        one rename, so it appears complete or not at all, with exactly one
+        caller's ensemble.
+
     Notes
     -----
     ``callbacks`` are training-time objects and are not saved: the loaded
@@ -267,8 +276,7 @@ def save(estimator, path: str | os.PathLike) -> None:
 
     check_is_fitted(estimator)
     folder = Path(path)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise FileExistsError(f"Cannot save to {folder}: it exists and is not an empty folder.")
+    _refuse_occupied(folder)
     arrays: dict[str, np.ndarray] = {}
     params = {
         name: None if name in _TRAINING_ONLY else describe(value, arrays)
@@ -285,24 +293,29 @@ def save(estimator, path: str | os.PathLike) -> None:
             f"Cannot save {type(estimator).__name__} without pickle: "
             f"{', '.join(problems)} can only be stored by joblib.dump."
         )
-    folder.mkdir(parents=True, exist_ok=True)
     members = [f"member_{k:02d}.keras" for k in range(1, len(estimator.estimators_) + 1)]
-    for name, model in zip(members, estimator.estimators_):
-        save_model(model, folder / name)
-    write_arrays(folder / ARRAYS, arrays)
-    write_json(
-        folder / MANIFEST,
-        {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "class": f"{type(estimator).__module__}:{type(estimator).__qualname__}",
-            "versions": _versions(),
-            "params": params,
-            "fitted": fitted,
-            "members": members,
-            "sha256": {name: sha256(folder / name) for name in [*members, ARRAYS]},
-        },
-    )
+    with staging_folder(folder) as staging:
+        for name, model in zip(members, estimator.estimators_):
+            save_model(model, staging / name)
+        write_arrays(staging / ARRAYS, arrays)
+        write_json(
+            staging / MANIFEST,
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "class": f"{type(estimator).__module__}:{type(estimator).__qualname__}",
+                "versions": _versions(),
+                "params": params,
+                "fitted": fitted,
+                "members": members,
+                "sha256": {name: sha256(staging / name) for name in [*members, ARRAYS]},
+            },
+        )
+
+
+def _refuse_occupied(folder: Path) -> None:
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise FileExistsError(f"Cannot save to {folder}: it exists and is not an empty folder.")
 
 
 def load(

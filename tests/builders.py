@@ -145,3 +145,26 @@ def pid_logging_classifier(input_shape, n_classes, log):
     with open(log, "a") as handle:
         handle.write(f"{os.getpid()}\n")
     return dense_classifier(input_shape, n_classes)
+
+
+def sgd_classifier(input_shape, n_classes, learning_rate=0.05):
+    """``dense_classifier`` trained by plain SGD (a huge learning rate makes it diverge)."""
+    model = dense_classifier(input_shape, n_classes)
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate), loss="sparse_categorical_crossentropy"
+    )
+    return model
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    """Makes its member's weights infinite at the start of epoch ``at_epoch`` (from 0)."""
+
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            weights = self.model.get_weights()
+            weights[0] = np.full_like(weights[0], np.inf)
+            self.model.set_weights(weights)

@@ -1,7 +1,12 @@
 """estimator.save / sk_kerasbag.load: plain files, no pickle, Keras safe mode, tamper checks."""
 
 import json
+import os
+import subprocess
+import sys
+import time
 import zipfile
+from pathlib import Path
 
 import joblib
 import keras
@@ -20,6 +25,8 @@ from sk_kerasbag.persistence import UnresolvedBuilder
 
 from . import builders
 from .builders import dense_classifier, dense_regressor, small_cnn
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +229,72 @@ def test_load_reads_no_file_outside_the_folder(data, tmp_path, name):
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match=r"names the file .*outside\.keras|names the file 'sub/"):
         load(tmp_path / "clf", custom_objects={"dense_classifier": dense_classifier})
+
+
+_RACING_SAVE = """
+import sys, time, joblib
+from pathlib import Path
+fitted, target, go = joblib.load(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+Path(sys.argv[1] + ".ready").touch()
+while not go.exists():
+    time.sleep(0.001)
+try:
+    fitted.save(target)
+except FileExistsError as error:
+    print("refused:", error)
+else:
+    print("saved")
+"""
+
+
+def test_two_processes_saving_to_one_path_leave_exactly_one_ensemble(data, tmp_path):
+    X, labels = data
+    fits = [
+        BaggedKerasClassifier(dense_classifier, n_estimators=4, epochs=1, random_state=seed)
+        for seed in (1, 2)
+    ]
+    for k, clf in enumerate(fits):
+        joblib.dump(clf.fit(X, labels), tmp_path / f"fit{k}.joblib")
+    shared, go = tmp_path / "shared" / "ensemble", tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACING_SAVE, str(tmp_path / f"fit{k}.joblib"), shared, go],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(2)
+    ]
+    deadline = time.monotonic() + 300
+    while not all((tmp_path / f"fit{k}.joblib.ready").exists() for k in range(2)):
+        assert time.monotonic() < deadline and all(r.poll() is None for r in racers)
+        time.sleep(0.01)
+    go.touch()  # both start saving within a millisecond or two
+    outcomes = [racer.communicate(timeout=300) for racer in racers]
+    assert [racer.returncode for racer in racers] == [0, 0], [err[-2000:] for _, err in outcomes]
+    said = [out.strip() for out, _ in outcomes]
+    assert sorted(s.split(":")[0] for s in said) == ["refused", "saved"], said
+    assert "not an empty folder" in next(s for s in said if s.startswith("refused"))
+    winner = fits[said.index("saved")]
+    loaded = load(shared, custom_objects={"dense_classifier": dense_classifier})
+    np.testing.assert_array_equal(loaded.predict_proba(X), winner.predict_proba(X))
+    # Nothing of the loser's is left, beside or inside the folder.
+    assert [p.name for p in shared.parent.iterdir()] == ["ensemble"]
+    assert sorted(p.name for p in shared.iterdir()) == sorted(
+        ["estimator.json", "arrays.npz", *(f"member_{k:02d}.keras" for k in range(1, 5))]
+    )
+
+
+def test_a_failed_save_leaves_nothing_behind(data, tmp_path, monkeypatch):
+    X, labels = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1).fit(X, labels)
+    from sk_kerasbag import persistence
+
+    def broken(path, arrays):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(persistence, "write_arrays", broken)
+    with pytest.raises(OSError, match="disk full"):
+        clf.save(tmp_path / "clf")
+    assert list(tmp_path.iterdir()) == []

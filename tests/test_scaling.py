@@ -258,3 +258,66 @@ def test_packed_members_validate_on_user_validation_data(data):
         assert len(history["val_loss"]) == 3
         loss = member.evaluate(X[200:], y[200:], verbose=0, return_dict=True)["loss"]
         np.testing.assert_allclose(loss, min(history["val_loss"]), rtol=1e-4)
+
+
+_ORPHANING_FIT = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from sk_kerasbag import BaggedKerasClassifier
+from tests.builders import pid_logging_classifier, three_class_rows
+
+log = Path(sys.argv[1])
+
+def kill_when_workers_train():
+    while len(log.read_text().split()) < 3 if log.exists() else True:  # probe + 2 workers
+        time.sleep(0.05)
+    time.sleep(2)  # both are inside their members' fit
+    os.kill(os.getpid(), signal.SIGKILL)
+
+threading.Thread(target=kill_when_workers_train, daemon=True).start()
+X, y = three_class_rows(120)
+BaggedKerasClassifier(
+    pid_logging_classifier, n_estimators=2, n_jobs=2, epochs=100_000, model__log=str(log)
+).fit(X, y)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel whether the pid exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return state not in ("Z", "X")
+
+
+def test_workers_of_a_killed_fit_stop_soon_after_it(tmp_path):
+    import subprocess
+    import sys
+
+    log, output = tmp_path / "pids.txt", tmp_path / "output.txt"
+    with open(output, "w") as handle:  # not a pipe: orphaned workers would hold it open
+        killed = subprocess.run(
+            [sys.executable, "-c", _ORPHANING_FIT, str(log)],
+            cwd=Path(__file__).parents[1],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        )
+    assert killed.returncode == -9, output.read_text()[-2000:]
+    parent, *workers = [int(pid) for pid in log.read_text().split()]
+    assert len(workers) == 2 and parent not in workers
+    deadline = time.monotonic() + 20
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    still = [pid for pid in workers if _running(pid)]
+    for pid in still:  # leave no stray process behind, whatever the outcome
+        os.kill(pid, 9)
+    assert still == [], "workers still training 20 s after their fit was killed"

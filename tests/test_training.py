@@ -14,9 +14,20 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier, KFoldKerasRegressor
+from sk_kerasbag import (
+    BaggedKerasClassifier,
+    KFoldKerasClassifier,
+    KFoldKerasRegressor,
+    NotFiniteError,
+)
 
-from .builders import dense_classifier, dense_regressor, three_class_rows
+from .builders import (
+    PoisonWeights,
+    dense_classifier,
+    dense_regressor,
+    sgd_classifier,
+    three_class_rows,
+)
 
 STRATEGIES = {
     "sequential": {},
@@ -215,3 +226,59 @@ def test_resumed_callbacks_keep_their_configuration(data):
     state = _callback_state([early])[0]["0"]
     assert "min_delta" not in state and "patience" not in state
     assert state["wait"] == early.wait and state["best"] == early.best
+
+
+# -- divergence ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_a_member_whose_loss_becomes_nan_stops_the_fit_naming_member_epoch_and_causes(
+    strategy, data
+):
+    X, y, _, _ = data
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, epochs=3, random_state=0, **STRATEGIES[strategy]
+    )
+    diverged = r"Member [12] diverged in epoch 1: its loss is nan"
+    with pytest.raises(NotFiniteError, match=diverged) as caught:
+        clf.fit(X * 1e30, y)  # unscaled inputs
+    assert "learning rate" in str(caught.value) and "not scaled" in str(caught.value)
+    assert caught.value.epoch == 1 and caught.value.member in (1, 2)
+    assert not hasattr(clf, "estimators_")
+
+
+def test_a_learning_rate_too_high_is_caught_at_the_epoch_it_diverges(data):
+    X, y, _, _ = data
+    clf = KFoldKerasClassifier(sgd_classifier, n_splits=2, epochs=5, model__learning_rate=1e12)
+    with pytest.raises(NotFiniteError, match="Member 1 diverged in epoch 1") as caught:
+        clf.fit(X, y)
+    assert (caught.value.member, caught.value.epoch) == (1, 1)
+
+
+def test_a_diverged_regressor_fails_clearly_and_keeps_the_finished_members(data, tmp_path):
+    X, y, _, _ = data
+    # Member 2's weights turn infinite in its second epoch; member 1 has finished by then.
+    reg = KFoldKerasRegressor(
+        dense_regressor, n_splits=3, epochs=3, random_state=0, save_dir=tmp_path / "run",
+        callbacks=[lambda k: PoisonWeights(at_epoch=1 if k == 1 else -1)],
+    )  # fmt: skip
+    with pytest.raises(NotFiniteError, match="Member 2 diverged in epoch 2"):
+        reg.fit(X, y.astype(float))
+    run = tmp_path / "run"
+    assert (run / "member_01.keras").is_file() and (run / "member_01.json").is_file()
+    assert not (run / "member_02.json").exists() and not (run / "member_03.json").exists()
+
+
+def test_prediction_never_returns_nan_silently(data):
+    X, y, _, _ = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1, random_state=0)
+    reg = KFoldKerasRegressor(dense_regressor, n_splits=2, epochs=1, random_state=0)
+    extreme = np.full_like(X[:10], 3e38)  # finite, but overflows inside the member
+    for predict in (
+        clf.fit(X, y).predict_proba, clf.predict, clf.member_predictions,
+        reg.fit(X, y.astype(float)).predict,
+    ):  # fmt: skip
+        message = "Member 1 gives NaN or infinite outputs for 10 of 10 rows"
+        with pytest.raises(NotFiniteError, match=message):
+            predict(extreme)
+    assert np.isfinite(clf.predict_proba(X)).all()
