@@ -47,7 +47,13 @@ from sklearn.utils.validation import (
 )
 
 from ._artifacts import RunFolder, data_digest
-from ._augmentation import TTA_STREAM, NoAugmentation, make_augmentation, stream_seed
+from ._augmentation import (
+    TTA_STREAM,
+    NoAugmentation,
+    Preprocessing,
+    make_augmentation,
+    stream_seed,
+)
 from ._batches import chunks
 from ._builder import ROUTE_PREFIX, OutputSpec, check_input_shape, make_builder, routed_params
 from ._callbacks import Monitoring, check_callbacks
@@ -334,6 +340,54 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             score = self._score_output(y_codes[covered], heldout[covered])
         setattr(self, self._heldout_score_attribute, score)
 
+    def _check_fitted_state(self) -> None:
+        """Raise ValueError when the fitted attributes do not agree with each other.
+
+        ``load`` calls it: a folder's ``estimator.json`` can hold anything,
+        and what would otherwise fail at prediction (an index out of range, a
+        division by zero) becomes one error at load that says what is wrong.
+        """
+        n = len(self.estimators_)
+        if n == 0:
+            raise ValueError("it lists no members")
+        per_member = (("histories_", dict), ("preprocessing_", Preprocessing), ("_seeds", int))
+        for name, kind in per_member:
+            value = getattr(self, name, None)
+            if not (isinstance(value, list) and len(value) == n):
+                raise ValueError(f"{name} is not a list of one item per member ({n})")
+            if not all(isinstance(item, kind) and not isinstance(item, bool) for item in value):
+                raise ValueError(f"{name} holds items that are not of type {kind.__name__}")
+        shape = getattr(self, "input_shape_", None)
+        if not (
+            isinstance(shape, tuple)
+            and shape
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
+            raise ValueError(f"input_shape_ is {shape!r}, not a tuple of positive integers")
+        if getattr(self, "n_features_in_", shape[0]) != shape[0]:  # directory ones have none
+            raise ValueError(f"n_features_in_ does not match input_shape_ {shape}")
+        statistics = getattr(self, "fit_statistics_", None)
+        if not (
+            isinstance(statistics, dict)
+            and all(hasattr(v, "__len__") and len(v) == n for v in statistics.values())
+            and list(statistics.get("member", [])) == list(range(1, n + 1))
+        ):
+            raise ValueError(f"fit_statistics_ is not a table of {n} members")
+        passes = getattr(self, "_heldout_passes", None)
+        if not (isinstance(passes, tuple) and len(passes) == 2 and isinstance(passes[0], int)):
+            raise ValueError("_heldout_passes is malformed")
+        if not isinstance(getattr(self, "_output_spec", None), OutputSpec):
+            raise ValueError("_output_spec is not an output description")
+        self._check_target_state()
+        self._check_output(self._output_spec)
+        # The members must take the rows and give the columns the attributes describe.
+        output = self._soft_vote(np.zeros((1, *shape), dtype=np.float32), range(n))
+        if output.shape != (1, self._n_output_columns()):
+            raise ValueError(
+                f"its members give {output.shape[1:]} outputs per row, not the "
+                f"{self._n_output_columns()} its attributes describe"
+            )
+
     # -- reporting -------------------------------------------------------------
 
     def summary(self, verbose: int | None = None) -> str:
@@ -476,6 +530,9 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
     _heldout_score_attribute: str
 
     def _split_rows(self, X, y_codes, groups, rng):
+        raise NotImplementedError
+
+    def _check_target_state(self) -> None:
         raise NotImplementedError
 
     def _record_splits(self, splits) -> None:

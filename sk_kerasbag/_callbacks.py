@@ -160,7 +160,7 @@ class MemberProgress:
                     f"Member {self.index + 1} diverged in epoch {self.epochs}: its {name} is "
                     f"{value}. The usual causes are a learning rate too high for the model "
                     "(lower it, or clip gradients with the optimizer's clipnorm) and inputs "
-                    "that are not scaled (standardise X, for instance with "
+                    "or targets that are not scaled (standardise them, for instance with "
                     "sklearn.preprocessing.StandardScaler, or divide pixel values by 255).",
                     member=self.index + 1,
                     epoch=self.epochs,

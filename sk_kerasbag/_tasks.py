@@ -84,6 +84,16 @@ class KerasClassifierMixin(ClassifierMixin):
             )
         return codes
 
+    def _check_target_state(self) -> None:
+        classes = getattr(self, "classes_", None)
+        if not (
+            isinstance(classes, np.ndarray)
+            and classes.ndim == 1
+            and len(classes) >= 2
+            and len(np.unique(classes)) == len(classes)
+        ):
+            raise ValueError("classes_ is not an array of two or more distinct classes")
+
     def _data_arguments(self) -> dict:
         return {"n_classes": len(self.classes_)}
 
@@ -167,6 +177,13 @@ class KerasRegressorMixin(RegressorMixin):
         if y.ndim != self._y_ndim or (y.ndim == 2 and y.shape[1] != self.n_outputs_):
             raise ValueError(f"y_val has shape {y.shape}, which does not match the y given to fit.")
         return y
+
+    def _check_target_state(self) -> None:
+        n_outputs, ndim = getattr(self, "n_outputs_", None), getattr(self, "_y_ndim", None)
+        if not (isinstance(n_outputs, int) and n_outputs >= 1 and ndim in (1, 2)):
+            raise ValueError("n_outputs_ or the target's shape is malformed")
+        if ndim == 1 and n_outputs != 1:
+            raise ValueError("n_outputs_ does not match the shape of the target")
 
     def _data_arguments(self) -> dict:
         return {"n_outputs": self.n_outputs_}

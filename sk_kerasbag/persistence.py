@@ -355,22 +355,44 @@ def load(
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{folder} is not a saved sk_kerasbag estimator: no {MANIFEST}.")
+    try:
+        return _load(folder, manifest_path, custom_objects or {}, safe_mode)
+    except Exception as error:
+        if type(error) is LookupError:  # a function the caller must supply: it says which
+            raise
+        if isinstance(error, ValueError) and str(folder) in str(error):
+            raise  # says what is wrong, and where, already
+        # Whatever the file holds, the caller learns which file is wrong, not
+        # an IndexError from deep inside prediction.
+        raise ValueError(
+            f"{manifest_path} is malformed: {error or type(error).__name__}."
+        ) from error
+
+
+def _load(folder: Path, manifest_path: Path, custom_objects: dict, safe_mode: bool):
     manifest = read_json(manifest_path)
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if not isinstance(manifest, dict) or (
+        manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION
+    ):
         raise ValueError(
             f"{manifest_path} is not an sk_kerasbag estimator of format version {FORMAT_VERSION}."
         )
-    try:
-        check_hashes(folder, manifest["sha256"], f"The saved estimator {folder}")
-        members, fitted = manifest["members"], manifest["fitted"]
-        estimator_class = _estimator_class(manifest["class"])
-        params_description = manifest["params"]
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"{manifest_path} is incomplete or malformed ({error!r}).") from None
+    check_hashes(folder, manifest.get("sha256"), f"The saved estimator {folder}")
+    members, fitted = manifest.get("members"), manifest.get("fitted")
+    params_description = manifest.get("params")
+    if not (
+        isinstance(members, list)
+        and all(isinstance(name, str) for name in members)
+        and isinstance(fitted, dict)
+        and isinstance(params_description, dict)
+        and isinstance(manifest.get("class"), str)
+    ):
+        raise ValueError(f"{manifest_path} is incomplete or malformed.")
     if set(members) | {ARRAYS} != set(manifest["sha256"]):
         raise ValueError(f"{manifest_path} lists members it has no SHA-256 for.")
+    estimator_class = _estimator_class(manifest["class"])
 
-    resolve = _resolver(custom_objects or {}, safe_mode)
+    resolve = _resolver(custom_objects, safe_mode)
     arrays = read_arrays(folder / ARRAYS)
     params = {
         name: _restore_param(name, value, arrays, resolve)
@@ -386,6 +408,7 @@ def load(
         load_model(folder / name, custom_objects=custom_objects, safe_mode=safe_mode)
         for name in members
     ]
+    estimator._check_fitted_state()
     return estimator
 
 

@@ -298,3 +298,38 @@ def test_a_failed_save_leaves_nothing_behind(data, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         clf.save(tmp_path / "clf")
     assert list(tmp_path.iterdir()) == []
+
+
+# Each once gave a bare AttributeError, TypeError, IndexError, ZeroDivisionError
+# or RecursionError, at load or only at the first prediction.
+_MALFORMED = {
+    "not an object": lambda m: [m],
+    "fitted is null": lambda m: {**m, "fitted": None},
+    "no members": lambda m: {
+        **m, "members": [], "sha256": {"arrays.npz": m["sha256"]["arrays.npz"]}
+    },
+    "too few preprocessings": lambda m: _set(m, "preprocessing_", []),
+    "statistics of other members": lambda m: _set(m, "fit_statistics_", {"member": [1, 2, 3]}),
+    "nested without end": lambda m: _set(m, "histories_", "DEEP"),
+    "a callable that is a number": lambda m: _set(m, "_seeds", {"__callable__": 5}),
+    "classes are null": lambda m: _set(m, "classes_", None),
+    "a tuple of a number": lambda m: _set(m, "input_shape_", {"__tuple__": 3}),
+}
+
+
+def _set(manifest, name, value):
+    manifest["fitted"][name] = value
+    return manifest
+
+
+@pytest.mark.parametrize("case", list(_MALFORMED))
+def test_a_malformed_manifest_is_an_error_naming_the_file(data, tmp_path, case):
+    X, labels = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1, random_state=0)
+    clf.fit(X, labels).save(tmp_path / "clf")
+    manifest_path = tmp_path / "clf" / "estimator.json"
+    manifest = _MALFORMED[case](json.loads(manifest_path.read_text()))
+    # Lists nested 5000 deep: too deep for json.dumps, so written as text.
+    manifest_path.write_text(json.dumps(manifest).replace('"DEEP"', "[" * 5000 + "]" * 5000))
+    with pytest.raises(ValueError, match=f"{manifest_path}.* (malformed|not an sk_kerasbag)"):
+        load(tmp_path / "clf", custom_objects={"dense_classifier": dense_classifier})
