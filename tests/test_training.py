@@ -245,6 +245,21 @@ def test_a_member_whose_loss_becomes_infinite_stops_the_fit_naming_member_epoch_
     assert not hasattr(reg, "estimators_")
 
 
+def test_a_learning_rate_too_high_is_caught_at_the_epoch_it_diverges(data):
+    X, y, _, _ = data
+    clf = KFoldKerasClassifier(sgd_classifier, n_splits=2, epochs=5, model__learning_rate=1e12)
+    if keras.backend.backend() == "tensorflow":
+        with pytest.raises(NotFiniteError, match="Member 1 diverged in epoch 1") as caught:
+            clf.fit(X, y)
+        assert (caught.value.member, caught.value.epoch) == (1, 1)
+    else:
+        # JAX's cross-entropy clips probabilities: the loss stays finite while
+        # the network dies (every output saturated), which is not divergence.
+        clf.fit(X, y)
+        assert all(np.isfinite(h["loss"]).all() for h in clf.histories_)
+        assert np.isfinite(clf.predict_proba(X)).all()
+
+
 def test_a_diverged_regressor_fails_clearly_and_keeps_the_finished_members(data, tmp_path):
     X, y, _, _ = data
     # Member 2's weights turn infinite in its second epoch; member 1 has finished by then.
