@@ -31,7 +31,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
@@ -55,7 +55,14 @@ from ._augmentation import (
     stream_seed,
 )
 from ._batches import chunks
-from ._builder import ROUTE_PREFIX, OutputSpec, check_input_shape, make_builder, routed_params
+from ._builder import (
+    ROUTE_PREFIX,
+    OutputSpec,
+    check_input_shape,
+    make_builder,
+    output_of,
+    routed_params,
+)
 from ._callbacks import Monitoring, check_callbacks
 from ._members import (
     MemberPlan,
@@ -67,6 +74,7 @@ from ._members import (
     seeded,
 )
 from ._packing import fit_packed, packing_obstacle
+from ._pickling import check_portable, portable
 from ._processes import run_in_worker
 from ._splitting import carve_validation
 from .exceptions import NotFiniteError
@@ -165,6 +173,14 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "estimators_")
 
+    def __getstate__(self) -> dict:
+        # Members pickle with the custom objects of the builder (joblib.dump, clone of
+        # a fitted ensemble, Dask), which Keras's own pickling leaves behind.
+        state = super().__getstate__()
+        if "estimators_" in state:
+            state = {**state, "estimators_": [portable(m) for m in state["estimators_"]]}
+        return state
+
     # -- fit -----------------------------------------------------------------
 
     def _fit(self, X, y, *, sample_weight=None, validation_data=None, groups=None):
@@ -188,7 +204,9 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         with seeded(plans[0].seed):
             probe = build_member(builder, plans[0].seed)
         check_input_shape(probe, self.input_shape_, builder)
-        self._output_spec = OutputSpec.of(probe)
+        if self.strategy != "packed" and effective_n_jobs(self.n_jobs) != 1:
+            check_portable(probe)  # members come back from worker processes
+        self._output_spec = OutputSpec.of(probe, output_of(probe, self.input_shape_, builder))
         self._check_output(self._output_spec)
         y_fit = self._encode_target(y_codes)
         validation = self._validation_data(validation_data)

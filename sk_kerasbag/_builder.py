@@ -112,14 +112,38 @@ def build_checked(builder: Callable[[], keras.Model]) -> keras.Model:
             f"The model built by {name} is not compiled; call "
             "model.compile(optimizer=..., loss=...) before returning it."
         )
-    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
-        raise ValueError(
-            f"The model built by {name} must have a single output of shape "
-            f"(batch, units); its outputs are {[tuple(o.shape) for o in model.outputs]}."
-        )
+    outputs = _symbolic_outputs(model)
+    if outputs is not None:  # else checked once the input shape is known (output_of)
+        _check_single_output(outputs, name)
     if isinstance(model.loss, (list, tuple, dict)):
         raise ValueError(f"The model built by {name} must be compiled with a single loss.")
     return model
+
+
+def _symbolic_outputs(model: keras.Model) -> list | None:
+    """The outputs of a functional or Sequential model; None for a subclassed one."""
+    try:
+        return list(model.outputs)
+    except (AttributeError, ValueError):  # a Model subclass has no graph of its own
+        return None
+
+
+def _check_single_output(outputs: list, name: str) -> None:
+    if len(outputs) != 1 or len(outputs[0].shape) != 2:
+        raise ValueError(
+            f"The model built by {name} must have a single output of shape "
+            f"(batch, units); its outputs are {[tuple(o.shape) for o in outputs]}."
+        )
+
+
+def output_of(model: keras.Model, input_shape: tuple, builder: Callable) -> Any:
+    """The symbolic output of ``model`` on rows of ``input_shape`` (any kind of model)."""
+    outputs = _symbolic_outputs(model)
+    if outputs is None:
+        output = model.compute_output_spec(keras.KerasTensor((None, *input_shape)))
+        outputs = list(output) if isinstance(output, (list, tuple)) else [output]
+    _check_single_output(outputs, _describe(getattr(builder, "func", builder)))
+    return outputs[0]
 
 
 def check_input_shape(model: keras.Model, input_shape: tuple, builder: Callable) -> None:
@@ -158,15 +182,15 @@ class OutputSpec:
     from_logits: bool
 
     @classmethod
-    def of(cls, model: keras.Model) -> OutputSpec:
-        """Read the output specification of a compiled model."""
+    def of(cls, model: keras.Model, output: Any) -> OutputSpec:
+        """Read the output specification of a compiled model from its symbolic ``output``."""
         loss = model.loss
         if isinstance(loss, str):
             loss_name = loss
         else:
             loss_name = getattr(loss, "name", None) or getattr(loss, "__name__", "")
         return cls(
-            width=int(model.outputs[0].shape[-1]),
+            width=int(output.shape[-1]),
             loss_name=str(loss_name).lower(),
             from_logits=bool(getattr(loss, "from_logits", False)),
         )

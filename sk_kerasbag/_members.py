@@ -33,6 +33,7 @@ from ._callbacks import (
     member_callbacks,
 )
 from ._fixes import keras_default_seeds_from, symbolic_build
+from ._pickling import portable
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class TrainedMember(NamedTuple):
     seconds: float
     best_epoch: int | None
     held_epoch: int
+
+    def __reduce__(self):
+        # From a worker process to the parent, with the builder's custom objects.
+        return type(self), (portable(self.model), *self[1:])
 
 
 class MemberStore(Protocol):

@@ -128,7 +128,7 @@ def train_packed(
         MemberProgress(training.monitoring, data is not None, plan.index)
         for plan, data in zip(plans, validation)
     ]
-    packed = _pack(members)
+    packed = _pack(members, X.shape[1:])
     build_training_state(packed, y, n_outputs=len(members))
     callbacks = [_MemberEpochs(members, progress, validation, training.batch_size)]
     with seeded(plans[0].seed):
@@ -179,9 +179,9 @@ def _row_counts(train_idx: np.ndarray, n_rows: int, sample_weight) -> np.ndarray
     return counts if sample_weight is None else counts * sample_weight
 
 
-def _pack(members: list[keras.Model]) -> keras.Model:
+def _pack(members: list[keras.Model], input_shape: tuple) -> keras.Model:
     """One model computing every member on a shared input, compiled like the members."""
-    inputs = keras.Input(members[0].inputs[0].shape[1:])
+    inputs = keras.Input(input_shape)
     outputs = [
         keras.layers.Identity(name=f"member_{k}")(member(inputs))
         for k, member in enumerate(members, start=1)

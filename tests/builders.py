@@ -168,3 +168,87 @@ class PoisonWeights(keras.callbacks.Callback):
             weights = self.model.get_weights()
             weights[0] = np.full_like(weights[0], np.inf)
             self.model.set_weights(weights)
+
+
+# -- custom Keras objects, registered nowhere ------------------------------------
+
+
+class ScaledSquaredError(keras.losses.Loss):
+    """A custom loss class."""
+
+    def __init__(self, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, y_true, y_pred):
+        return self.scale * keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def clipped_relu(x):
+    """A custom activation function."""
+    return keras.ops.minimum(keras.ops.relu(x), 6.0)
+
+
+def absolute_error(y_true, y_pred):
+    """A custom metric function."""
+    return keras.ops.mean(keras.ops.abs(y_true - y_pred), axis=-1)
+
+
+class Scale(keras.layers.Layer):
+    """A custom layer."""
+
+    def __init__(self, factor=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+class TwoLayerNet(keras.Model):
+    """A custom ``Model`` subclass."""
+
+    def __init__(self, n_outputs=1, **kwargs):
+        super().__init__(**kwargs)
+        self.n_outputs = n_outputs
+        self.hidden = keras.layers.Dense(16, activation=clipped_relu)
+        self.head = keras.layers.Dense(n_outputs)
+
+    def call(self, x):
+        return self.head(self.hidden(x))
+
+    def get_config(self):
+        return {"n_outputs": self.n_outputs}
+
+
+def custom_objects_regressor(input_shape, n_outputs, subclassed=False):
+    """A regressor using every kind of custom object above."""
+    if subclassed:
+        model = TwoLayerNet(n_outputs)
+        model(keras.ops.zeros((1, *input_shape)))
+    else:
+        inputs = keras.Input(input_shape)
+        x = Scale(0.5)(inputs)
+        x = keras.layers.Dense(16, activation=clipped_relu)(x)
+        model = keras.Model(inputs, keras.layers.Dense(n_outputs)(x))
+    model.compile(optimizer="adam", loss=ScaledSquaredError(2.0), metrics=[absolute_error])
+    return model
+
+
+def local_layer_regressor(input_shape, n_outputs):
+    """A regressor whose custom layer is defined inside the builder: no process can import it."""
+
+    class Doubling(keras.layers.Layer):
+        def call(self, x):
+            return 2 * x
+
+    inputs = keras.Input(input_shape)
+    model = keras.Model(inputs, keras.layers.Dense(n_outputs)(Doubling()(inputs)))
+    model.compile(optimizer="adam", loss="mse")
+    return model

@@ -333,3 +333,37 @@ def test_a_malformed_manifest_is_an_error_naming_the_file(data, tmp_path, case):
     manifest_path.write_text(json.dumps(manifest).replace('"DEEP"', "[" * 5000 + "]" * 5000))
     with pytest.raises(ValueError, match=f"{manifest_path}.* (malformed|not an sk_kerasbag)"):
         load(tmp_path / "clf", custom_objects={"dense_classifier": dense_classifier})
+
+
+# -- custom Keras objects ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("subclassed", [False, True], ids=["functional", "Model-subclass"])
+def test_members_with_unregistered_custom_objects_travel_through_joblib_and_workers(
+    tmp_path, subclassed
+):
+    # A custom loss class, layer, activation and metric function (or a Model
+    # subclass), registered nowhere, as in a user's mymodels.py.
+    X, y = builders.three_class_rows(60)
+    y = y.astype(float)
+    params = dict(n_splits=2, epochs=2, random_state=0, model__subclassed=subclassed)
+    reg = KFoldKerasRegressor(builders.custom_objects_regressor, **params).fit(X, y)
+    joblib.dump(reg, tmp_path / "reg.joblib")
+    loaded = joblib.load(tmp_path / "reg.joblib")
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    assert type(loaded.estimators_[0].loss).__name__ == "ScaledSquaredError"
+
+    in_workers = KFoldKerasRegressor(builders.custom_objects_regressor, n_jobs=2, **params)
+    np.testing.assert_allclose(in_workers.fit(X, y).predict(X), reg.predict(X), rtol=1e-5)
+
+
+def test_members_that_cannot_travel_are_refused_before_training_saying_what_to_do():
+    X, y = builders.three_class_rows(60)
+    reg = KFoldKerasRegressor(builders.local_layer_regressor, n_splits=2, epochs=1, n_jobs=2)
+    message = "cannot be sent between processes.*top level of an importable module.*n_jobs=1"
+    with pytest.raises(TypeError, match=message):
+        reg.fit(X, y.astype(float))
+    assert not hasattr(reg, "estimators_")
+    # One process needs no travel: the same builder trains.
+    reg.set_params(n_jobs=1).fit(X, y.astype(float))
+    assert len(reg.estimators_) == 2
