@@ -127,13 +127,15 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         for name, value in arguments.items():
             if name not in ("self", "__class__"):
                 setattr(self, name, value)
-        for name, value in model_params.items():
+        for name in model_params:
             if not name.startswith(ROUTE_PREFIX):
                 raise TypeError(
                     f"{type(self).__name__}() got an unexpected keyword argument {name!r}; "
                     f"arguments for the model builder are named {ROUTE_PREFIX}<name>."
                 )
-            setattr(self, name, value)
+        # Kept apart from the declared parameters: an attribute per argument
+        # would be an attribute that __init__'s signature does not declare.
+        self._model_params = dict(model_params)
 
     # -- parameters: model__<name> arguments live beside the declared ones ---
 
@@ -151,7 +153,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             Parameter names mapped to their values.
         """
         params = super().get_params(deep=deep)
-        params.update((k, v) for k, v in vars(self).items() if k.startswith(ROUTE_PREFIX))
+        params.update(getattr(self, "_model_params", {}))
         return params
 
     def set_params(self, **params) -> BaseKerasEnsemble:
@@ -166,8 +168,8 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         -------
         self : estimator instance
         """
-        for name in [k for k in params if k.startswith(ROUTE_PREFIX)]:
-            setattr(self, name, params.pop(name))
+        routed = {k: params.pop(k) for k in list(params) if k.startswith(ROUTE_PREFIX)}
+        self._model_params = {**getattr(self, "_model_params", {}), **routed}
         return super().set_params(**params)
 
     def __sklearn_is_fitted__(self) -> bool:

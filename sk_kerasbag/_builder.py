@@ -175,11 +175,16 @@ class OutputSpec:
         Lower-case name of the compiled loss.
     from_logits : bool
         Whether the loss expects logits rather than probabilities.
+    probabilities : bool
+        Whether a classifier's outputs are (or, as logits, turn into) class
+        probabilities; False for scores, such as a linear head trained with
+        a hinge loss.
     """
 
     width: int
     loss_name: str
     from_logits: bool
+    probabilities: bool = True
 
     @classmethod
     def of(cls, model: keras.Model, output: Any) -> OutputSpec:
@@ -189,10 +194,19 @@ class OutputSpec:
             loss_name = loss
         else:
             loss_name = getattr(loss, "name", None) or getattr(loss, "__name__", "")
+        loss_name = str(loss_name).lower()
+        from_logits = bool(getattr(loss, "from_logits", False))
+        # A cross-entropy is fitted on probabilities (or logits); other losses
+        # (hinge, squared error) give probabilities only through a softmax or
+        # sigmoid head.
+        probabilities = (
+            from_logits or "crossentropy" in loss_name or _last_activation(model) in _SQUASHING
+        )
         return cls(
             width=int(output.shape[-1]),
-            loss_name=str(loss_name).lower(),
-            from_logits=bool(getattr(loss, "from_logits", False)),
+            loss_name=loss_name,
+            from_logits=from_logits,
+            probabilities=probabilities,
         )
 
     @property
@@ -207,6 +221,19 @@ class OutputSpec:
         if self.width == 1:
             return "binary"
         return "onehot"
+
+
+_SQUASHING = ("softmax", "sigmoid")
+
+
+def _last_activation(model: keras.Model) -> str | None:
+    """The name of the last layer's activation (None when there is none to read)."""
+    layers = getattr(model, "layers", None) or [None]
+    last = layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(last, "activation", None)
+    return getattr(activation, "__name__", None)
 
 
 def _describe(func: Callable) -> str:

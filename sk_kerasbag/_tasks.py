@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._builder import OutputSpec
@@ -21,6 +22,28 @@ class KerasClassifierMixin(ClassifierMixin):
 
     _target_validation: dict = {}
 
+    def _outputs_probabilities(self) -> bool:
+        # Before fit it is not known yet; predict_proba then says "not fitted".
+        spec = getattr(self, "_output_spec", None)
+        if spec is not None and not spec.probabilities:
+            raise AttributeError(
+                f"predict_proba is not available: the members output scores, not "
+                f"probabilities (their loss is {spec.loss_name!r} and their last layer "
+                "has no softmax or sigmoid); use decision_function."
+            )
+        return True
+
+    def _outputs_scores(self) -> bool:
+        spec = getattr(self, "_output_spec", None)
+        if spec is None or spec.probabilities:
+            raise AttributeError(
+                "decision_function is available when the members output scores "
+                "(say, a linear head trained with a hinge loss); these output "
+                "probabilities: use predict_proba."
+            )
+        return True
+
+    @available_if(_outputs_probabilities)
     def predict_proba(self, X) -> np.ndarray:
         """Mean of the members' class probabilities (soft voting).
 
@@ -49,8 +72,30 @@ class KerasClassifierMixin(ClassifierMixin):
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        output = self._mean_member_output(X)  # first: it says if not fitted
+        return self.classes_[np.argmax(output, axis=1)]
+
+    @available_if(_outputs_scores)
+    def decision_function(self, X) -> np.ndarray:
+        """Mean of the members' scores, when they output scores rather than probabilities.
+
+        Available when the members' loss is not a cross-entropy and their last
+        layer has no softmax or sigmoid (a linear head trained with a hinge
+        loss, say); ``predict_proba`` is not offered then, as in scikit-learn.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input rows, shaped like the training data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The positive class's score for a one-unit head, else one column
+            per class in ``classes_`` order. ``predict`` picks the highest.
+        """
+        scores = self._mean_member_output(X)
+        return scores[:, 1] if self._output_spec.width == 1 else scores
 
     # -- engine hooks --------------------------------------------------------
 
@@ -125,6 +170,8 @@ class KerasClassifierMixin(ClassifierMixin):
         return np.eye(len(self.classes_), dtype=np.float32)[y_codes]
 
     def _transform_output(self, output: np.ndarray) -> np.ndarray:
+        if not self._output_spec.probabilities:  # scores: averaged as they are
+            return np.hstack([-output, output]) if output.shape[1] == 1 else output
         if output.shape[1] == 1:
             positive = _sigmoid(output) if self._output_spec.from_logits else output
             return np.hstack([1.0 - positive, positive])

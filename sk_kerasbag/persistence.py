@@ -285,7 +285,7 @@ def save(estimator, path: str | os.PathLike) -> None:
     fitted = {
         name: describe(value, arrays)
         for name, value in vars(estimator).items()
-        if name not in params and name != "estimators_"
+        if name not in params and name not in ("estimators_", "_model_params")
     }
     problems = unrestorable({"params": params, "fitted": fitted})
     if problems:

@@ -13,32 +13,39 @@ def three_class_rows(n_rows):
 
 
 def dense_classifier(
-    input_shape, n_classes, hidden=32, learning_rate=0.05, loss="sparse_categorical_crossentropy"
+    input_shape,
+    n_classes,
+    hidden=32,
+    learning_rate=0.05,
+    loss="sparse_categorical_crossentropy",
+    activation="softmax",
 ):
-    """A one-hidden-layer softmax classifier."""
+    """A one-hidden-layer softmax classifier (``activation=None``: a linear head, for scores)."""
     model = keras.Sequential(
         [
             keras.Input(input_shape),
             keras.layers.Flatten(),
             keras.layers.Dense(hidden, activation="relu"),
-            keras.layers.Dense(n_classes, activation="softmax"),
+            keras.layers.Dense(n_classes, activation=activation),
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
     return model
 
 
-def sigmoid_classifier(input_shape, hidden=16, learning_rate=0.05):
-    """A binary classifier with one sigmoid output unit."""
+def sigmoid_classifier(
+    input_shape, hidden=16, learning_rate=0.05, loss="binary_crossentropy", activation="sigmoid"
+):
+    """A binary classifier with one sigmoid output unit (``activation=None``: a score)."""
     model = keras.Sequential(
         [
             keras.Input(input_shape),
             keras.layers.Flatten(),
             keras.layers.Dense(hidden, activation="relu"),
-            keras.layers.Dense(1, activation="sigmoid"),
+            keras.layers.Dense(1, activation=activation),
         ]
     )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     return model
 
 

@@ -17,7 +17,13 @@ from sk_kerasbag import (
     KFoldKerasRegressor,
 )
 
-from .builders import dense_classifier, dense_regressor, sigmoid_classifier, small_cnn
+from .builders import (
+    dense_classifier,
+    dense_regressor,
+    sigmoid_classifier,
+    small_cnn,
+    three_class_rows,
+)
 
 FAST = dict(epochs=3, batch_size=32, random_state=0)
 CLASSIFIERS = [
@@ -349,3 +355,41 @@ def test_verbose_logs_one_line_per_member(clf_data, caplog):
         BaggedKerasClassifier(dense_classifier, n_estimators=2, verbose=1, **FAST).fit(X, y)
     lines = [r.getMessage() for r in caplog.records if r.name == "sk_kerasbag"]
     assert [line.split(":")[0] for line in lines] == ["member 1/2", "member 2/2"]
+
+
+# -- members that output scores ----------------------------------------------------
+
+
+def test_a_classifier_of_scores_offers_decision_function_and_no_predict_proba():
+    X, y = three_class_rows(150)
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=3, epochs=3, random_state=0,
+        model__loss="categorical_hinge", model__activation=None,
+    ).fit(X, y)  # fmt: skip
+    assert not hasattr(clf, "predict_proba")
+    with pytest.raises(AttributeError, match="has no attribute 'predict_proba'") as caught:
+        clf.predict_proba(X)
+    # scikit-learn's message, caused by ours, which says why and what instead.
+    assert "output scores, not probabilities" in str(caught.value.__cause__)
+    assert "use decision_function" in str(caught.value.__cause__)
+    scores = clf.decision_function(X)
+    members = np.mean([m.predict(X, verbose=0) for m in clf.estimators_], axis=0)
+    np.testing.assert_allclose(scores, members, rtol=1e-4, atol=1e-5)
+    assert (scores < 0).any() or (scores > 1).any()  # scores, not probabilities
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[np.argmax(members, axis=1)])
+    # A probability head has predict_proba and no decision_function, as in scikit-learn.
+    softmax = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1).fit(X, y)
+    assert hasattr(softmax, "predict_proba") and not hasattr(softmax, "decision_function")
+    assert hasattr(BaggedKerasClassifier(dense_classifier), "predict_proba")  # before fit
+
+
+def test_a_binary_classifier_of_scores_gives_one_score_per_row():
+    X, y = three_class_rows(150)
+    y = (y > 0).astype(int)
+    clf = KFoldKerasClassifier(
+        sigmoid_classifier, n_splits=2, epochs=3, random_state=0,
+        model__loss="hinge", model__activation=None,
+    ).fit(X, y)  # fmt: skip
+    scores = clf.decision_function(X)
+    assert scores.shape == (len(X),)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[(scores > 0).astype(int)])
