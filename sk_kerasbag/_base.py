@@ -36,6 +36,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
+    InvalidParameterError,
     Interval,
     StrOptions,
     validate_parameter_constraints,
@@ -171,6 +172,18 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         routed = {k: params.pop(k) for k in list(params) if k.startswith(ROUTE_PREFIX)}
         self._model_params = {**getattr(self, "_model_params", {}), **routed}
         return super().set_params(**params)
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        # scikit-learn counts True as the integer 1: epochs=True would train one epoch.
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name, None)
+            takes_bool = "boolean" in constraints or "verbose" in constraints
+            if isinstance(value, (bool, np.bool_)) and not takes_bool:
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be a number, "
+                    f"not {value!r}."
+                )
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "estimators_")

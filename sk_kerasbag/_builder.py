@@ -112,6 +112,11 @@ def build_checked(builder: Callable[[], keras.Model]) -> keras.Model:
             f"The model built by {name} is not compiled; call "
             "model.compile(optimizer=..., loss=...) before returning it."
         )
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            f"The model built by {name} is compiled without an optimizer; pass one to "
+            "model.compile(optimizer=...), such as 'adam'."
+        )
     outputs = _symbolic_outputs(model)
     if outputs is not None:  # else checked once the input shape is known (output_of)
         _check_single_output(outputs, name)

@@ -92,9 +92,14 @@ def class_folder_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarr
     }
     empty = sorted(classes - set(labels))
     if empty:
-        raise ValueError(
-            f"Class folder {os.path.join(os.fspath(folder), empty[0])!r} has no images."
-        )
+        path = os.path.join(os.fspath(folder), empty[0])
+        if os.path.islink(path):
+            raise ValueError(
+                f"Class folder {path!r} is a symbolic link, and links to folders are not "
+                "followed (one pointing back up would list images forever); copy or move "
+                "the folder there instead."
+            )
+        raise ValueError(f"Class folder {path!r} has no images.")
     return paths, labels.astype(str)
 
 
@@ -117,6 +122,14 @@ def _regular_file(path: str) -> str:
     return path
 
 
+def _check_depth(image: Image.Image) -> None:
+    # Read from the header: a 32-bit image is refused before training, by check_readable.
+    if image.mode in ("I", "F"):
+        raise ValueError(
+            f"it has 32-bit {image.mode!r} pixels; convert it to 8 or 16 bits per channel"
+        )
+
+
 def _decode(path: str, image_size: tuple[int, int], color_mode: str) -> np.ndarray:
     """One image as its 8-bit ``(height, width, channels)`` pixels."""
     mode, _ = COLOR_MODES[color_mode]
@@ -129,10 +142,7 @@ def _decode(path: str, image_size: tuple[int, int], color_mode: str) -> np.ndarr
             if image.mode.startswith("I;16"):
                 # Pillow's convert() would clip 16-bit values at 255: scale them instead.
                 image = Image.fromarray((np.asarray(image) // 257).astype(np.uint8), "L")
-            elif image.mode in ("I", "F"):
-                raise ValueError(
-                    f"it has 32-bit {image.mode!r} pixels; convert it to 8 or 16 bits per channel"
-                )
+            _check_depth(image)
             if image.mode != mode:
                 image = image.convert(mode)
             if image.size != (width, height):
@@ -273,8 +283,8 @@ class ImageFiles:
         """Open every file's header, so a file that is no image fails now, by name."""
         for path in self.paths:
             try:
-                with Image.open(_regular_file(path)):
-                    pass
+                with Image.open(_regular_file(path)) as image:
+                    _check_depth(image)
             except (OSError, ValueError, Image.DecompressionBombError) as error:
                 raise ValueError(f"Cannot read image file {path!r}: {error}") from error
 

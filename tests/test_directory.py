@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import joblib
+import keras
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -336,3 +337,35 @@ def test_save_dir_inside_the_training_folder_is_refused_before_writing(copy_of, 
     with pytest.raises(ValueError, match="inside the training image folder"):
         clf.fit(root)
     assert _tree_fingerprint(root) == before
+
+
+class _EpochCounter(keras.callbacks.Callback):
+    epochs = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        type(self).epochs += 1
+
+
+def test_a_32_bit_image_is_refused_before_training_naming_it(tmp_path):
+    root = tmp_path / "images"
+    _write_digits(root, 0, 40)
+    deep = root / "digit_1" / "float.tif"
+    Image.fromarray(np.random.RandomState(0).rand(8, 8).astype(np.float32)).save(deep)
+    assert Image.open(deep).mode == "F"
+    _EpochCounter.epochs = 0
+    clf = DirectoryBaggedClassifier(
+        dense_classifier, n_estimators=1, callbacks=[_EpochCounter()], **FAST
+    )
+    with pytest.raises(ValueError, match=r"float\.tif.*32-bit 'F' pixels"):
+        clf.fit(root)
+    assert _EpochCounter.epochs == 0  # refused from the header, before any epoch
+
+
+def test_a_symlinked_class_folder_is_named_as_a_link_not_followed(tmp_path):
+    root = tmp_path / "images"
+    _write_digits(root, 0, 40)
+    (tmp_path / "elsewhere").mkdir()
+    _write_digits(tmp_path / "elsewhere", 40, 60)
+    os.symlink(tmp_path / "elsewhere" / "digit_5", root / "linked_fives")
+    with pytest.raises(ValueError, match="linked_fives' is a symbolic link.*not followed"):
+        DirectoryBaggedClassifier(dense_classifier, n_estimators=1, **FAST).fit(root)

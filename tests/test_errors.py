@@ -19,6 +19,12 @@ def uncompiled(input_shape, n_classes):
     return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(n_classes)])
 
 
+def without_optimizer(input_shape, n_classes):
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.Dense(n_classes)])
+    model.compile(optimizer=None, loss="sparse_categorical_crossentropy")
+    return model
+
+
 def three_units(input_shape):
     return dense_classifier(input_shape, 3)
 
@@ -30,6 +36,7 @@ def three_units(input_shape):
         (dense_classifier((3,), 2), TypeError, "got Sequential"),
         (lambda: "a string", TypeError, "returned str"),
         (uncompiled, ValueError, "not compiled"),
+        (without_optimizer, ValueError, "compiled without an optimizer"),
         (three_units, ValueError, "3 output units but y has 2 classes"),
     ],
 )
@@ -82,7 +89,10 @@ def test_predict_before_fit():
 
 @pytest.mark.parametrize(
     "params",
-    [{"n_estimators": 0}, {"epochs": -1}, {"max_samples": 1.5}, {"validation_split": 1.0}, {"class_weight": "equal"}],
+    [
+        {"n_estimators": 0}, {"epochs": -1}, {"max_samples": 1.5}, {"validation_split": 1.0},
+        {"class_weight": "equal"}, {"epochs": True}, {"n_estimators": True},
+    ],  # fmt: skip
 )
 def test_parameters_out_of_range(params):
     with pytest.raises(InvalidParameterError, match=next(iter(params))):
