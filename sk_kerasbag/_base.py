@@ -34,18 +34,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    HasMethods,
-    InvalidParameterError,
-    Interval,
-    StrOptions,
-    validate_parameter_constraints,
-)
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._artifacts import RunFolder, data_digest
 from ._augmentation import (
@@ -65,6 +54,14 @@ from ._builder import (
     routed_params,
 )
 from ._callbacks import Monitoring, check_callbacks
+from ._fixes import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    check_sample_weight,
+    validate_parameter_constraints,
+)
 from ._members import (
     MemberPlan,
     TrainedMember,
@@ -314,7 +311,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
     def _validated_sample_weight(self, sample_weight, X):
         if sample_weight is None:
             return None
-        return _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
+        return check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
 
     def _plan_members(self, splits, rng) -> list[MemberPlan]:
         seeds = rng.randint(_MAX_SEED, size=len(splits))

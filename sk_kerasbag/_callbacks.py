@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
-from ._fixes import metric_direction
+from ._fixes import callback_model, metric_direction, seed_states
 from .exceptions import NotFiniteError
 
 # Metric names (without "val_") for which a larger value is better; anything
@@ -360,7 +360,7 @@ def check_callbacks(callbacks: list | None) -> None:
 def _fresh_copy(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
     # Map the model a used callback still points to onto None, so copying
     # never drags a whole trained model along.
-    return copy.deepcopy(callback, {id(getattr(callback, "_model", None)): None})
+    return copy.deepcopy(callback, {id(callback_model(callback)): None})
 
 
 # -- what Keras does not checkpoint --------------------------------------------
@@ -400,10 +400,6 @@ def _set_callback_state(callbacks: list, scalars: dict, arrays: dict[str, np.nda
             setattr(callback, name, value)
 
 
-def _seed_states(model: keras.Model) -> list:
-    return [v for v in model.variables if v.name == "seed_generator_state"]
-
-
 def _random_state(model: keras.Model) -> dict[str, np.ndarray]:
     kind, keys, position, has_gauss, cached = np.random.get_state()
     arrays = {
@@ -411,7 +407,7 @@ def _random_state(model: keras.Model) -> dict[str, np.ndarray]:
         "numpy_position": np.array([position, has_gauss]),
         "numpy_cached_gaussian": np.array(cached),
     }
-    for i, variable in enumerate(_seed_states(model)):
+    for i, variable in enumerate(seed_states(model)):
         arrays[f"seed_state_{i}"] = keras.ops.convert_to_numpy(variable)
     return arrays
 
@@ -421,5 +417,5 @@ def _set_random_state(model: keras.Model, state: dict[str, np.ndarray]) -> None:
     np.random.set_state(
         ("MT19937", state["numpy_keys"], position, has_gauss, float(state["numpy_cached_gaussian"]))
     )
-    for i, variable in enumerate(_seed_states(model)):
+    for i, variable in enumerate(seed_states(model)):
         variable.assign(state[f"seed_state_{i}"])

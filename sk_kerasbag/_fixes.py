@@ -1,18 +1,81 @@
-"""Every use of Keras internals, in one place.
+"""Every use of private Keras, scikit-learn and TensorFlow APIs, in one place.
 
-sk_kerasbag otherwise uses public Keras APIs only. What follows reaches
-into ``keras.src`` or private attributes, each looked up defensively, so
-that another Keras version degrades to the public behaviour (or fails
-loudly where safety depends on it) instead of breaking elsewhere.
+sk_kerasbag otherwise uses public APIs only. What follows reaches into
+``keras.src``, private attributes or private scikit-learn helpers. Each
+access fails loudly if a new version moves the private thing: an
+ImportError at import for what the package cannot work without (the
+scikit-learn helpers, safe mode), else a warning naming the feature lost
+while the public behaviour carries on. ``tests/test_fixes.py`` checks that
+every one of them is where this module expects it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import warnings
 from typing import Any, Callable, Iterator
 
 import keras
+
+# scikit-learn's own helpers, as its estimators use them: parameter
+# validation, the fit context that runs it, and the pieces of
+# cross_val_predict that oof_predict reuses.
+from sklearn.base import _fit_context as fit_context
+from sklearn.model_selection._validation import _check_is_permutation as check_is_permutation
+from sklearn.model_selection._validation import (
+    _enforce_prediction_order as enforce_prediction_order,
+)
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    RealNotInt,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.metaestimators import _safe_split as safe_split
+from sklearn.utils.validation import _check_method_params as check_method_params
+from sklearn.utils.validation import _check_sample_weight as check_sample_weight
+from sklearn.utils.validation import _num_samples as num_samples
+
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "InvalidParameterError",
+    "RealNotInt",
+    "StrOptions",
+    "callback_model",
+    "check_is_permutation",
+    "check_method_params",
+    "check_sample_weight",
+    "compile_arguments",
+    "enforce_prediction_order",
+    "fit_context",
+    "fused_adam",
+    "keras_default_seeds_from",
+    "metric_direction",
+    "num_samples",
+    "safe_deserialization",
+    "safe_split",
+    "seed_states",
+    "symbolic_build",
+    "validate_parameter_constraints",
+]
+
+_warned: set[str] = set()
+
+
+def _lost(feature: str) -> None:
+    """Warn, once per process, that this Keras version lost ``feature``."""
+    if feature not in _warned:
+        _warned.add(feature)
+        warnings.warn(
+            f"sk_kerasbag: {feature} is not available with Keras {keras.__version__} "
+            "(a Keras internal it relies on has moved); results are still correct.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 @contextlib.contextmanager
@@ -27,7 +90,8 @@ def keras_default_seeds_from(generator: random.Random) -> Iterator[None]:
     except ImportError:
         seed_generator = None
     if getattr(seed_generator, "python_random", None) is not random:
-        yield  # another Keras version: nothing known to redirect
+        _lost("seeding members in threads independently of other threads")
+        yield
         return
     seed_generator.python_random = generator
     try:
@@ -38,17 +102,64 @@ def keras_default_seeds_from(generator: random.Random) -> Iterator[None]:
 
 def symbolic_build(model: keras.Model) -> Callable[..., None] | None:
     """Keras's ``_symbolic_build`` of ``model`` (creates optimizer and metric variables), if any."""
-    return getattr(model, "_symbolic_build", None)
+    build = getattr(model, "_symbolic_build", None)
+    if build is None:
+        _lost("building the optimizer before the first trace (one trace fewer per member)")
+    return build
 
 
 def compile_arguments(model: keras.Model) -> dict[str, Any]:
-    """The arguments ``model`` was compiled with, as Keras recorded them."""
-    return model._compile_config.config
+    """The arguments ``model`` was compiled with, as objects (loss and metric instances).
+
+    ``get_compile_config()`` gives them serialized; packing needs the objects.
+    """
+    config = getattr(getattr(model, "_compile_config", None), "config", None)
+    if not isinstance(config, dict):
+        raise RuntimeError(
+            f"Keras {keras.__version__} no longer records compile arguments where "
+            "sk_kerasbag reads them; strategy='packed' cannot rebuild the members' "
+            "compilation. Use strategy='sequential'."
+        )
+    return config
 
 
 def metric_direction(metric: Any) -> str | None:
     """``"up"`` or ``"down"``, as a Keras metric declares which way is better; else None."""
+    # Only some metrics declare one; Accuracy always has, so its lack means it moved.
+    if not hasattr(keras.metrics.Accuracy(), "_direction"):
+        _lost("reading which way a metric improves (metric names decide instead)")
     return getattr(metric, "_direction", None)
+
+
+def callback_model(callback: keras.callbacks.Callback) -> Any:
+    """The model a callback is attached to, without building one (``callback.model`` may)."""
+    return getattr(callback, "_model", None)
+
+
+def seed_states(model: keras.Model) -> list:
+    """The state variables of ``model``'s random seed generators (dropout streams)."""
+    states = [v for v in model.variables if v.name == "seed_generator_state"]
+    generators = _seed_generators(model)
+    if len(states) != generators:
+        _lost("restoring dropout streams exactly on resume")
+    return states
+
+
+def _seed_generators(model: keras.Model) -> int:
+    """How many ``keras.random.SeedGenerator`` objects the model's layers hold (public API)."""
+    found, seen, stack = 0, set(), [model]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, keras.random.SeedGenerator):
+            found += 1
+        elif isinstance(item, keras.layers.Layer):
+            stack.extend(vars(item).values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return found
 
 
 @contextlib.contextmanager
@@ -63,3 +174,38 @@ def safe_deserialization() -> Iterator[None]:
 
     with SafeModeScope(True):
         yield
+
+
+def fused_adam(config: dict) -> keras.optimizers.Optimizer:
+    """Keras's Adam from ``config``, its update applied by TensorFlow's fused kernel.
+
+    Reads Adam's private slot lists; without them, plain Adam (and a warning).
+    """
+    if not hasattr(keras.optimizers.Adam, "_get_variable_index"):
+        _lost("the fused Adam update of packed training")
+        return keras.optimizers.Adam.from_config(config)
+    return _FusedAdam.from_config(config)
+
+
+class _FusedAdam(keras.optimizers.Adam):
+    """Keras's Adam, each variable updated by TensorFlow's ``ResourceApplyAdam`` kernel."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        import tensorflow as tf  # only ever built under the TensorFlow backend
+
+        index = self._get_variable_index(variable)
+        dtype = variable.dtype
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle,
+            m=self._momentums[index].value.handle,
+            v=self._velocities[index].value.handle,
+            beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(tf.convert_to_tensor(gradient), dtype),
+        )

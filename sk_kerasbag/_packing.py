@@ -35,7 +35,7 @@ import numpy as np
 from ._augmentation import ImageAugmentation, NoAugmentation
 from ._batches import release, validation_inputs
 from ._callbacks import Checkpointing, CheckpointStore, MemberProgress
-from ._fixes import compile_arguments
+from ._fixes import compile_arguments, fused_adam
 from ._members import (
     MemberPlan,
     MemberStore,
@@ -211,32 +211,8 @@ def packed_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.
         and type(optimizer) is keras.optimizers.Adam
         and not optimizer.amsgrad
     ):
-        return _FusedAdam.from_config(config)
+        return fused_adam(config)
     return type(optimizer).from_config(config)
-
-
-class _FusedAdam(keras.optimizers.Adam):
-    """Keras's Adam, each variable updated by TensorFlow's ``ResourceApplyAdam`` kernel."""
-
-    def update_step(self, gradient, variable, learning_rate):
-        import tensorflow as tf  # only ever built under the TensorFlow backend
-
-        index = self._get_variable_index(variable)
-        dtype = variable.dtype
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        step = tf.cast(self.iterations + 1, dtype)
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle,
-            m=self._momentums[index].value.handle,
-            v=self._velocities[index].value.handle,
-            beta1_power=tf.pow(beta_1, step),
-            beta2_power=tf.pow(beta_2, step),
-            lr=tf.cast(learning_rate, dtype),
-            beta1=beta_1,
-            beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.cast(tf.convert_to_tensor(gradient), dtype),
-        )
 
 
 def _validation_rows(X, y, sample_weight, plans, training, preprocessing) -> list:

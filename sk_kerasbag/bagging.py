@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from numbers import Integral
 
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
-
 from ._base import BaseKerasEnsemble
 from ._docs import fill_doc
+from ._fixes import Interval, RealNotInt, StrOptions, fit_context
 from ._splitting import bagging_splits
 from ._tasks import KerasClassifierMixin, KerasRegressorMixin
 
@@ -26,7 +24,7 @@ _BAGGING_CONSTRAINTS = {
 class BaggingMixin:
     """Row splitting and ``fit`` signature shared by the bagged estimators."""
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None, validation_data=None):
         """Train ``n_estimators`` members, each on its own random draw of rows.
 

@@ -14,10 +14,10 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from ._docs import fill_doc
+from ._fixes import Interval, StrOptions
 from .bagging import BaggedKerasClassifier
 from .folders import COLOR_MODES, ImageFiles, class_folder_images, list_images
 from .kfold import KFoldKerasClassifier

@@ -97,7 +97,6 @@ from typing import Any, Callable
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
 try:
     import tomllib
@@ -106,6 +105,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from ._base import BaseKerasEnsemble
 from ._builder import ROUTE_PREFIX
+from ._fixes import InvalidParameterError, validate_parameter_constraints
 from .datasets import load_digits_images
 from .directory import DirectoryDataMixin
 from .folders import class_folder_images, list_images
@@ -701,7 +701,7 @@ def _write_outputs(experiment: Experiment, estimator, run_dir: Path, out) -> Non
     classifier = is_classifier(estimator)
     columns = [str(c) for c in estimator.classes_] if classifier else None
     if output["predictions"] and experiment.X_test is not None:
-        predict = estimator.predict_proba if classifier else estimator.predict
+        predict = getattr(estimator, _prediction_method(estimator))
         _save(
             run_dir / "test_predictions", predict(experiment.X_test), output["format"], columns, out
         )
@@ -728,8 +728,14 @@ def _oof(experiment: Experiment, estimator, out) -> np.ndarray:
         X, y = class_folder_images(X)
     unfitted = clone(estimator)
     unfitted.set_params(save_dir=None)  # the folds must not write into the run's artifacts
-    method = "predict_proba" if is_classifier(estimator) else "predict"
-    return oof_predict(unfitted, X, y, cv=cv, method=method)[0]
+    return oof_predict(unfitted, X, y, cv=cv, method=_prediction_method(estimator))[0]
+
+
+def _prediction_method(estimator) -> str:
+    """What a fitted estimator's predictions are written as: probabilities, scores or values."""
+    if not is_classifier(estimator):
+        return "predict"
+    return "predict_proba" if hasattr(estimator, "predict_proba") else "decision_function"
 
 
 def _save(stem: Path, values: np.ndarray, fmt: str, columns, out) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from numbers import Integral
 
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
-
 from ._base import BaseKerasEnsemble
 from ._docs import fill_doc
+from ._fixes import Interval, StrOptions, fit_context
 from ._splitting import kfold_splits
 from ._tasks import KerasClassifierMixin, KerasRegressorMixin
 
@@ -22,7 +20,7 @@ _KFOLD_CONSTRAINTS = {
 class KFoldMixin:
     """Row splitting and ``fit`` signature shared by the K-fold estimators."""
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None, validation_data=None, groups=None):
         """Train one member per fold and predict each held-out fold.
 

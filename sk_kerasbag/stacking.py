@@ -16,11 +16,16 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import check_cv
-from sklearn.model_selection._validation import _check_is_permutation, _enforce_prediction_order
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import _check_method_params, _num_samples, check_is_fitted, indexable
+from sklearn.utils.validation import check_is_fitted, indexable
 
+from ._fixes import (
+    check_is_permutation,
+    check_method_params,
+    enforce_prediction_order,
+    num_samples,
+    safe_split,
+)
 from .folders import list_images
 from .kfold import KFoldMixin
 
@@ -141,7 +146,7 @@ def _cross_fitted_predictions(estimator, X, y, X_test, *, cv, method, groups, n_
     cv = check_cv(cv, y, classifier=is_classifier(estimator))
     splits = list(cv.split(X, y, groups))
     test_indices = np.concatenate([test for _, test in splits])
-    if not _check_is_permutation(test_indices, _num_samples(X)):
+    if not check_is_permutation(test_indices, num_samples(X)):
         raise ValueError(
             "oof_predict needs a cv whose test folds partition the rows (every row in "
             "exactly one test fold), as cross_val_predict does."
@@ -175,9 +180,9 @@ def _cross_fitted_predictions(estimator, X, y, X_test, *, cv, method, groups, n_
 
 def _fit_fold(estimator, X, y, train, test, X_test, fit_params, method, encoded):
     """Fit one fold; predict its held-out rows and ``X_test``."""
-    fit_params = _check_method_params(X, params=fit_params, indices=train)
-    X_train, y_train = _safe_split(estimator, X, y, train)
-    X_heldout, _ = _safe_split(estimator, X, y, test, train)
+    fit_params = check_method_params(X, params=fit_params, indices=train)
+    X_train, y_train = safe_split(estimator, X, y, train)
+    X_heldout, _ = safe_split(estimator, X, y, test, train)
     estimator.fit(X_train, y_train, **fit_params)
     predict = getattr(estimator, method)
 
@@ -187,13 +192,13 @@ def _fit_fold(estimator, X, y, train, test, X_test, fit_params, method, encoded)
             return predictions
         if isinstance(predictions, list):
             return [
-                _enforce_prediction_order(
+                enforce_prediction_order(
                     estimator.classes_[i], p, n_classes=len(set(y[:, i])), method=method
                 )
                 for i, p in enumerate(predictions)
             ]
         n_classes = len(set(y)) if y.ndim == 1 else y.shape[1]
-        return _enforce_prediction_order(estimator.classes_, predictions, n_classes, method)
+        return enforce_prediction_order(estimator.classes_, predictions, n_classes, method)
 
     test_pred = None if X_test is None else ordered(predict(X_test))
     return ordered(predict(X_heldout)), test_pred
@@ -210,13 +215,13 @@ def _prefit_predictions(estimator, X, X_test, method):
     heldout = getattr(estimator, estimator._heldout_attribute)
     if isinstance(X, (str, os.PathLike)):  # a folder, for the directory estimators
         X = list_images(X)[0]
-    if _num_samples(X) != len(heldout):
+    if num_samples(X) != len(heldout):
         raise ValueError(
-            f'cv="prefit": X has {_num_samples(X)} rows, but the estimator was fitted on '
+            f'cv="prefit": X has {num_samples(X)} rows, but the estimator was fitted on '
             f"{len(heldout)}; pass the data it was fitted on."
         )
     test_indices = np.concatenate([test for _, test in estimator.folds_])
-    if not _check_is_permutation(test_indices, len(heldout)):
+    if not check_is_permutation(test_indices, len(heldout)):
         raise ValueError(
             'cv="prefit" needs an estimator whose folds hold out every row exactly once; '
             "its cv does not partition the rows."
