@@ -28,8 +28,9 @@ import logging
 import os
 from dataclasses import replace
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Callable
 
+import keras
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator
@@ -201,25 +202,10 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         augmentation, n_passes = self._prediction_passes(X)
         sample_weight = self._validated_sample_weight(sample_weight, X)
         y_codes, sample_weight = self._validate_target(y, sample_weight)
-        builder = make_builder(
-            self.model,
-            routed_params(self.get_params(deep=False)),
-            {"input_shape": self.input_shape_, **self._data_arguments()},
-        )
         rng = check_random_state(self.random_state)
         splits = self._split_rows(X, y_codes, groups, rng)
         plans = self._plan_members(splits, rng)
-
-        # One throw-away build, so that a broken builder or a model that does not
-        # fit the data fails before any member trains, and so that the target
-        # can be encoded for the model's loss.
-        with seeded(plans[0].seed):
-            probe = build_member(builder, plans[0].seed)
-        check_input_shape(probe, self.input_shape_, builder)
-        if self.strategy != "packed" and effective_n_jobs(self.n_jobs) != 1:
-            check_portable(probe)  # members come back from worker processes
-        self._output_spec = OutputSpec.of(probe, output_of(probe, self.input_shape_, builder))
-        self._check_output(self._output_spec)
+        builder = self._probe(plans[0].seed)
         y_fit = self._encode_target(y_codes)
         validation = self._validation_data(validation_data)
 
@@ -244,6 +230,39 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         if self.verbose >= 1:
             self.summary()
         return self
+
+    def _probe(self, seed: int) -> Callable[[], keras.Model]:
+        """Build one throw-away member and check it; return the builder members are built with.
+
+        So that a broken builder, or a model that does not fit the data, fails
+        before any member trains, and so that the target can be encoded for
+        the model's loss (sets ``_output_spec``). Call after the data and
+        target are validated.
+        """
+        builder = make_builder(
+            self.model,
+            routed_params(self.get_params(deep=False)),
+            {"input_shape": self.input_shape_, **self._data_arguments()},
+        )
+        with seeded(seed):
+            probe = build_member(builder, seed)
+        check_input_shape(probe, self.input_shape_, builder)
+        if self.strategy != "packed" and effective_n_jobs(self.n_jobs) != 1:
+            check_portable(probe)  # members come back from worker processes
+        self._output_spec = OutputSpec.of(probe, output_of(probe, self.input_shape_, builder))
+        self._check_output(self._output_spec)
+        return builder
+
+    def _check_model(self, X, y=None) -> None:
+        """Everything ``fit`` checks before training (the data, one built member); train nothing.
+
+        For ``sk-kerasbag run --check``. Leaves the estimator unfitted.
+        """
+        self._validate_params()
+        check_callbacks(self.callbacks)
+        X, y = self._validate_training_data(X, y)
+        self._validate_target(y, None)
+        self._probe(0)
 
     def _train_members(
         self, builder, X, y_fit, sample_weight, plans, augmentation, validation, run

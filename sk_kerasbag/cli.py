@@ -73,11 +73,12 @@ def run_file(path: str, check_only: bool = False) -> int:
             run_experiment(path)
             return 0
         experiment = load_experiment(path)
+        experiment.check_models()
     except ExperimentError as error:
         print(f"sk-kerasbag run: error: {path}: {error}", file=sys.stderr)
         return 2
     print(experiment.describe())
-    print("OK: the file, its builder and its data check out")
+    print("OK: the file, its data and the model its builder makes check out")
     return 0
 
 

@@ -204,6 +204,21 @@ class Experiment:
         """A fresh, unfitted estimator for ``run``."""
         return self.estimator_class(self.builder).set_params(**run.params)
 
+    def check_models(self) -> None:
+        """Build each run's model once on the data, as ``fit`` does first; train nothing.
+
+        Raises
+        ------
+        ExperimentError
+            Naming the builder (and the run) whose model the data cannot train.
+        """
+        for run in self.runs:
+            try:
+                self.make_estimator(run)._check_model(self.X_train, self.y_train)
+            except (TypeError, ValueError) as error:
+                where = "model.builder" if len(self.runs) == 1 else f"model.builder ({run.name})"
+                raise ExperimentError(where, str(error)) from None
+
     def describe(self, runs: bool = True) -> str:
         """What the experiment does: a heading line, then (with ``runs``) each run's parameters."""
         lines = [

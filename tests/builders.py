@@ -259,3 +259,8 @@ def local_layer_regressor(input_shape, n_outputs):
     model = keras.Model(inputs, keras.layers.Dense(n_outputs)(Doubling()(inputs)))
     model.compile(optimizer="adam", loss="mse")
     return model
+
+
+def returns_nothing(input_shape, n_classes):
+    """A builder that forgot its ``return``."""
+    dense_classifier(input_shape, n_classes)

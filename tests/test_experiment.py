@@ -348,3 +348,13 @@ def test_check_lists_the_runs_without_training(valid_folder, capsys):
     printed = capsys.readouterr().out
     assert "a: model__hidden=4, n_estimators=2, epochs=1" in printed
     assert not (valid_folder / "runs").exists()
+
+
+def test_check_builds_the_model_and_refuses_a_builder_that_returns_none(valid_folder, capsys):
+    document = copy.deepcopy(BASE)
+    document["model"] = {"builder": "tests.builders:returns_nothing"}
+    toml = write_toml(valid_folder / "none.toml", document)
+    assert main(["run", "--check", str(toml)]) == 2
+    error = capsys.readouterr().err
+    assert "model.builder (a): The model builder returns_nothing returned NoneType" in error
+    assert not (valid_folder / "runs").exists()
