@@ -73,7 +73,7 @@ from ._members import (
     seeded,
 )
 from ._packing import fit_packed, packing_obstacle
-from ._pickling import check_portable, portable
+from ._pickling import check_portable, portable, unwrap
 from ._processes import run_in_worker
 from ._splitting import carve_validation
 from .exceptions import NotFiniteError
@@ -186,6 +186,17 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "estimators_")
 
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        # Pickled before routed arguments moved into _model_params: move them there.
+        routed = {k: state.pop(k) for k in list(state) if k.startswith(ROUTE_PREFIX)}
+        if routed or "_model_params" not in state:
+            state["_model_params"] = {**state.get("_model_params", {}), **routed}
+        # copy.copy() hands __getstate__'s portable members over unpickled.
+        if "estimators_" in state:
+            state["estimators_"] = [unwrap(m) for m in state["estimators_"]]
+        super().__setstate__(state)
+
     def __getstate__(self) -> dict:
         # Members pickle with the custom objects of the builder (joblib.dump, clone of
         # a fitted ensemble, Dask), which Keras's own pickling leaves behind.
@@ -247,11 +258,20 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         with seeded(seed):
             probe = build_member(builder, seed)
         check_input_shape(probe, self.input_shape_, builder)
-        if self.strategy != "packed" and effective_n_jobs(self.n_jobs) != 1:
+        if self._trains_in_workers():
             check_portable(probe)  # members come back from worker processes
         self._output_spec = OutputSpec.of(probe, output_of(probe, self.input_shape_, builder))
         self._check_output(self._output_spec)
         return builder
+
+    def _trains_in_workers(self) -> bool:
+        """Whether members are trained in other processes (and so pickled back)."""
+        if effective_n_jobs(self.n_jobs) == 1:
+            return False
+        if self.strategy != "packed":
+            return True
+        augmentation = make_augmentation(self.augmentation)
+        return packing_obstacle(callbacks=self.callbacks, augmentation=augmentation) is not None
 
     def _check_model(self, X, y=None) -> None:
         """Everything ``fit`` checks before training (the data, one built member); train nothing.
@@ -429,13 +449,19 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             raise ValueError("_output_spec is not an output description")
         self._check_target_state()
         self._check_output(self._output_spec)
-        # The members must take the rows and give the columns the attributes describe.
-        output = self._soft_vote(np.zeros((1, *shape), dtype=np.float32), range(n))
-        if output.shape != (1, self._n_output_columns()):
-            raise ValueError(
-                f"its members give {output.shape[1:]} outputs per row, not the "
-                f"{self._n_output_columns()} its attributes describe"
-            )
+        # The members must take the rows and give the columns the attributes describe
+        # (run on one row, without TTA; a model may rightly give NaN for zeros).
+        row = np.zeros((1, *shape), dtype=np.float32)
+        for k in range(n):
+            try:
+                output = self._member_output(k, row, None, 0)
+            except NotFiniteError:
+                continue
+            if output.shape != (1, self._n_output_columns()):
+                raise ValueError(
+                    f"member {k + 1} gives {output.shape[1:]} outputs per row, not the "
+                    f"{self._n_output_columns()} its attributes describe"
+                )
 
     # -- reporting -------------------------------------------------------------
 

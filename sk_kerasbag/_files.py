@@ -81,6 +81,12 @@ def staging_folder(folder: str | os.PathLike) -> Iterator[Path]:
         try:
             os.rename(staging, folder)
         except OSError as error:
+            if error.errno in (errno.EBUSY, errno.EINVAL):
+                raise OSError(
+                    error.errno,
+                    f"Cannot save to {folder}: it is in use as a mount point or the "
+                    "working folder; save to a new folder below it",
+                ) from None
             if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
                 raise
             raise FileExistsError(

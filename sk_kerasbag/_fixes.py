@@ -12,6 +12,7 @@ every one of them is where this module expects it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import warnings
 from typing import Any, Callable, Iterator
@@ -125,10 +126,15 @@ def compile_arguments(model: keras.Model) -> dict[str, Any]:
 
 def metric_direction(metric: Any) -> str | None:
     """``"up"`` or ``"down"``, as a Keras metric declares which way is better; else None."""
-    # Only some metrics declare one; Accuracy always has, so its lack means it moved.
-    if not hasattr(keras.metrics.Accuracy(), "_direction"):
+    if not _metrics_declare_direction():
         _lost("reading which way a metric improves (metric names decide instead)")
     return getattr(metric, "_direction", None)
+
+
+@functools.cache
+def _metrics_declare_direction() -> bool:
+    # Only some metrics declare one; Accuracy always has, so its lack means it moved.
+    return hasattr(keras.metrics.Accuracy(), "_direction")
 
 
 def callback_model(callback: keras.callbacks.Callback) -> Any:
@@ -159,6 +165,8 @@ def _seed_generators(model: keras.Model) -> int:
             stack.extend(vars(item).values())
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
     return found
 
 

@@ -48,6 +48,11 @@ def check_portable(model: keras.Model) -> None:
         ) from None
 
 
+def unwrap(member: Any) -> keras.Model:
+    """The model a :func:`portable` wrapper holds (a model is returned as it is)."""
+    return member.model if isinstance(member, _PortableModel) else member
+
+
 class _PortableModel:
     def __init__(self, model: keras.Model):
         self.model = model

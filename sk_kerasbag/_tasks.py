@@ -91,11 +91,14 @@ class KerasClassifierMixin(ClassifierMixin):
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_classes)
-            The positive class's score for a one-unit head, else one column
-            per class in ``classes_`` order. ``predict`` picks the highest.
+            For two classes one score per row, positive for ``classes_[1]``
+            (as in scikit-learn); else one column per class in ``classes_``
+            order. ``predict`` picks the highest.
         """
         scores = self._mean_member_output(X)
-        return scores[:, 1] if self._output_spec.width == 1 else scores
+        if scores.shape[1] == 2:  # binary: one score, positive for classes_[1] (sklearn's way)
+            return scores[:, 1] if self._output_spec.width == 1 else scores[:, 1] - scores[:, 0]
+        return scores
 
     # -- engine hooks --------------------------------------------------------
 

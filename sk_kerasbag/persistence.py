@@ -275,7 +275,7 @@ def save(estimator, path: str | os.PathLike) -> None:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
-    folder = Path(path)
+    folder = Path(path).resolve()  # "." and links to empty folders, as the folder they name
     _refuse_occupied(folder)
     arrays: dict[str, np.ndarray] = {}
     params = {
@@ -357,6 +357,8 @@ def load(
         raise FileNotFoundError(f"{folder} is not a saved sk_kerasbag estimator: no {MANIFEST}.")
     try:
         return _load(folder, manifest_path, custom_objects or {}, safe_mode)
+    except _MemberError as error:
+        raise ValueError(str(error)) from error.__cause__
     except Exception as error:
         if type(error) is LookupError:  # a function the caller must supply: it says which
             raise
@@ -405,11 +407,23 @@ def _load(folder: Path, manifest_path: Path, custom_objects: dict, safe_mode: bo
             raise ValueError(f"{manifest_path} sets {name!r}, which is not a fitted attribute.")
         setattr(estimator, name, restore(value, arrays, resolve))
     estimator.estimators_ = [
-        load_model(folder / name, custom_objects=custom_objects, safe_mode=safe_mode)
-        for name in members
+        _load_member(folder / name, custom_objects, safe_mode) for name in members
     ]
     estimator._check_fitted_state()
     return estimator
+
+
+class _MemberError(Exception):
+    """A member file that cannot be loaded; its message names the file and says why."""
+
+
+def _load_member(path: Path, custom_objects: dict, safe_mode: bool) -> keras.Model:
+    try:
+        return load_model(path, custom_objects=custom_objects, safe_mode=safe_mode)
+    except Exception as error:
+        # Not the manifest's fault: a class to pass in custom_objects, a Lambda
+        # layer safe mode refuses, an unreadable file.
+        raise _MemberError(f"Cannot load the member {path}: {error}") from error
 
 
 def _restore_param(name, value, arrays, resolve):

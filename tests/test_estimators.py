@@ -383,13 +383,19 @@ def test_a_classifier_of_scores_offers_decision_function_and_no_predict_proba():
     assert hasattr(BaggedKerasClassifier(dense_classifier), "predict_proba")  # before fit
 
 
-def test_a_binary_classifier_of_scores_gives_one_score_per_row():
+@pytest.mark.parametrize("units", [1, 2])
+def test_a_binary_classifier_of_scores_gives_one_score_per_row_like_scikit_learn(units):
     X, y = three_class_rows(150)
     y = (y > 0).astype(int)
+    builder, loss = (sigmoid_classifier, "hinge")
+    if units == 2:
+        builder, loss = dense_classifier, "categorical_hinge"
     clf = KFoldKerasClassifier(
-        sigmoid_classifier, n_splits=2, epochs=3, random_state=0,
-        model__loss="hinge", model__activation=None,
-    ).fit(X, y)  # fmt: skip
+        builder, n_splits=2, epochs=3, random_state=0, model__loss=loss, model__activation=None
+    ).fit(X, y)
     scores = clf.decision_function(X)
+    members = np.mean([m.predict(X, verbose=0) for m in clf.estimators_], axis=0)
+    expected = members[:, 0] if units == 1 else members[:, 1] - members[:, 0]
     assert scores.shape == (len(X),)
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[(scores > 0).astype(int)])

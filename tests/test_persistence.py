@@ -367,3 +367,21 @@ def test_members_that_cannot_travel_are_refused_before_training_saying_what_to_d
     # One process needs no travel: the same builder trains.
     reg.set_params(n_jobs=1).fit(X, y.astype(float))
     assert len(reg.estimators_) == 2
+
+
+def test_pickles_from_before_routed_arguments_moved_keep_them_and_copies_predict(data):
+    import copy
+
+    X, labels = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, model__hidden=8)
+    clf.fit(X, labels)
+    # An older pickle held model__hidden as an attribute, and no _model_params.
+    state = clf.__getstate__()
+    state["model__hidden"] = state.pop("_model_params")["model__hidden"]
+    old = BaggedKerasClassifier.__new__(BaggedKerasClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["model__hidden"] == 8 and clone(old).get_params()["model__hidden"] == 8
+    # copy.copy takes __getstate__'s members as they are: they are models again.
+    shallow = copy.copy(clf)
+    assert isinstance(shallow.estimators_[0], keras.Model)
+    np.testing.assert_array_equal(shallow.predict_proba(X), clf.predict_proba(X))
