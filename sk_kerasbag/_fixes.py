@@ -7,6 +7,9 @@ ImportError at import for what the package cannot work without (the
 scikit-learn helpers, safe mode), else a warning naming the feature lost
 while the public behaviour carries on. ``tests/test_fixes.py`` checks that
 every one of them is where this module expects it.
+
+It also holds the shims for public APIs that behave differently across the
+supported Keras versions, so the rest of the package is written once.
 """
 
 from __future__ import annotations
@@ -182,6 +185,20 @@ def safe_deserialization() -> Iterator[None]:
 
     with SafeModeScope(True):
         yield
+
+
+def score_one_batch(model: keras.Model, x, y, sample_weight=None) -> dict[str, Any]:
+    """``model``'s compiled scores on this one batch alone, as ``test_on_batch`` gives them."""
+    # Keras before 3.15 does not reset the metrics in test_on_batch: each call's
+    # scores would be averaged with every earlier call's.
+    model.reset_metrics()
+    return model.test_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+
+
+def per_output(metrics: list, n_outputs: int) -> list:
+    """``compile(metrics=...)`` that gives each of ``n_outputs`` outputs ``metrics``."""
+    # Keras before 3.14 refuses the nested form for a single output.
+    return [metrics] * n_outputs if n_outputs > 1 else metrics
 
 
 def fused_adam(config: dict) -> keras.optimizers.Optimizer:

@@ -35,7 +35,7 @@ import numpy as np
 from ._augmentation import ImageAugmentation, NoAugmentation
 from ._batches import release, validation_inputs
 from ._callbacks import Checkpointing, CheckpointStore, MemberProgress
-from ._fixes import compile_arguments, fused_adam
+from ._fixes import compile_arguments, fused_adam, per_output, score_one_batch
 from ._members import (
     MemberPlan,
     MemberStore,
@@ -187,11 +187,11 @@ def _pack(members: list[keras.Model], input_shape: tuple) -> keras.Model:
         for k, member in enumerate(members, start=1)
     ]
     packed = keras.Model(inputs, outputs)
-    config = compile_arguments(members[0])  # what the builder compiled with
+    metrics = compile_arguments(members[0]).get("metrics") or []  # the builder's
     packed.compile(
         optimizer=packed_optimizer(members[0].optimizer),
         loss=[member.loss for member in members],
-        metrics=[config.get("metrics") or []] * len(members),
+        metrics=per_output(metrics, len(members)),
     )
     return packed
 
@@ -288,7 +288,7 @@ class _MemberEpochs(keras.callbacks.Callback):
         if isinstance(data, tuple) and x.size <= _ONE_BATCH_VALUES:
             # One compiled step: measured 25x quicker than evaluate() on TensorFlow
             # (its per-call set-up dominates), the same values up to float rounding.
-            scores = member.test_on_batch(x, y, sample_weight=weights, return_dict=True)
+            scores = score_one_batch(member, x, y, sample_weight=weights)
         else:
             scores = member.evaluate(
                 x, y, sample_weight=weights, batch_size=self.batch_size, verbose=0,
