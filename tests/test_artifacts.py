@@ -78,6 +78,7 @@ def test_fit_statistics_and_summary(data, capsys):
     assert list(stats["best_epoch"]) == [int(np.argmin(h["loss"])) + 1 for h in clf.histories_]
     assert list(stats["held_epoch"]) == [3, 3]
     assert stats["loss"].tolist() == [h["loss"][-1] for h in clf.histories_]
+    # Recorded, not timed: a member that trained has a duration (0 would mean none was kept).
     assert (stats["seconds"] > 0).all()
 
     table = clf.summary()
