@@ -1,4 +1,7 @@
-"""Training from image folders: the digits written as PNG files, read back lazily.
+"""Training from image folders
+============================
+
+The digits written as PNG files, read back lazily.
 
 Writes scikit-learn's digits as 8x8 PNGs into a temporary folder (one
 sub-folder per digit for training, a flat folder for testing), then
@@ -11,7 +14,8 @@ sub-folder per digit for training, a flat folder for testing), then
 Nothing is written into the folders by the estimators; the temporary folder
 is deleted at the end.
 
-Run: python examples/folder_images.py [--epochs 15]
+Run: ``python examples/folder_images.py [--epochs 15]`` (the figure needs
+matplotlib: ``pip install -e ".[plot]"``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ from sk_kerasbag import (
     load_digits_images,
 )
 from sk_kerasbag.models import basic_cnn
+
+# %%
+# Writing the images
+# ------------------
 
 IMAGES = dict(image_size=(8, 8), color_mode="grayscale", rescale=1 / 255)
 
@@ -54,6 +62,11 @@ def write_digits(root: Path) -> tuple[Path, Path, dict[str, int]]:
 def _save(image: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray((image[:, :, 0] * 255).round().astype(np.uint8)).save(path)
+
+
+# %%
+# Training from the folder, and from a list of paths
+# --------------------------------------------------
 
 
 def run(root: Path, *, epochs: int, members: int = 3, folds: int = 3) -> dict[str, float]:
@@ -84,14 +97,39 @@ def run(root: Path, *, epochs: int, members: int = 3, folds: int = 3) -> dict[st
     }
 
 
+# %%
+# Scores, and the images as files
+# -------------------------------
+
+
+def plot_classes(train: Path) -> None:
+    """Draw the first training image of each class folder, read back from its file."""
+    import matplotlib.pyplot as plt  # only the figure needs matplotlib
+
+    paths, labels = list_images(train)
+    classes = sorted(set(labels))
+    _, axes = plt.subplots(1, len(classes), figsize=(10, 1.5), layout="constrained")
+    for ax, name in zip(axes, classes):
+        path = Path(paths[list(labels).index(name)])
+        with Image.open(path) as image:
+            ax.imshow(np.asarray(image), cmap="gray_r")
+        ax.set_title(f"{name}/\n{path.name}", fontsize="small")
+        ax.set_axis_off()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=15)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         scores = run(Path(tmp), epochs=args.epochs)
+        plot_classes(Path(tmp) / "train")
     for name, score in scores.items():
         print(f"{name:36s} accuracy {score:.4f}")
+
+    import matplotlib.pyplot as plt
+
+    plt.show()
 
 
 if __name__ == "__main__":

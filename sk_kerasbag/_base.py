@@ -26,6 +26,7 @@ import contextlib
 import copy
 import logging
 import os
+import warnings
 from dataclasses import replace
 from numbers import Integral, Real
 from typing import Any, Callable
@@ -395,12 +396,14 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
                 counts[plan.heldout_idx] += 1
         covered = counts > 0
         if not covered.all():
-            logger.warning(
-                "%d of %d rows were never held out by any member; their held-out "
-                "predictions are NaN and they are left out of the held-out score.",
-                (~covered).sum(),
-                len(X),
+            message = (
+                f"{(~covered).sum()} of {len(X)} rows were never held out by any member; "
+                "their held-out predictions are NaN and they are left out of the held-out score."
             )
+            if self._every_row_held_out:
+                warnings.warn(message + " The splitter does not hold every row out once.")
+            else:  # random draws: 5 bootstrap members leave about 10% of rows in every sample
+                logger.info(message)
         with np.errstate(invalid="ignore", divide="ignore"):
             heldout = totals / counts[:, None]
         setattr(self, self._heldout_attribute, self._format_output(heldout))
@@ -603,6 +606,9 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
     _target_validation: dict = {}
     _heldout_attribute: str
     _heldout_score_attribute: str
+    # K-fold splits hold every row out (a splitter that does not is worth a
+    # warning); random bagging draws leave some rows in every member's sample.
+    _every_row_held_out: bool
 
     def _split_rows(self, X, y_codes, groups, rng):
         raise NotImplementedError

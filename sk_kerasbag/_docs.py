@@ -81,9 +81,10 @@ PARAMETERS = {
         reports its metrics.""",
     "augmentation": """augmentation : dict, generator object or None, default=None
         Image augmentation. A dict of ``ImageDataGenerator``-style settings
-        (see the README for the supported ones), applied with vectorised
-        NumPy on every backend; or any object with an ``ImageDataGenerator``
-        style ``.flow(X, y, batch_size=, shuffle=, seed=)`` method, such as
+        (the user guide's "Augmentation and TTA" page lists the supported
+        ones), applied with vectorised NumPy on every backend; or any object
+        with an ``ImageDataGenerator`` style
+        ``.flow(X, y, batch_size=, shuffle=, seed=)`` method, such as
         ``keras.src.legacy.preprocessing.image.ImageDataGenerator``.
         Deterministic preprocessing (``rescale``, featurewise statistics,
         fitted on each member's training rows) is applied to every input a
@@ -109,7 +110,7 @@ PARAMETERS = {
         predictions on every run on the CPU.""",
     "verbose": """verbose : int, default=0
         0 is silent; 1 shows a progress bar over members (with each one's
-        latest validation score) and prints :meth:`summary` after fit;
+        latest validation score) and prints ``summary()`` after fit;
         2 also shows Keras's per-epoch output. Warnings go through the
         ``"sk_kerasbag"`` logger.""",
     "n_jobs": """n_jobs : int or None, default=None
@@ -187,13 +188,13 @@ PARAMETERS = {
         member holds and predicts with), every metric of its history at the
         held epoch and training ``seconds`` (epochs count from 1); a
         ``pandas.DataFrame(fit_statistics_)`` away from a table.
-        :meth:`summary` formats it with the mean, std, min and max.
+        ``summary()`` formats it with the mean, std, min and max.
     input_shape_ : tuple
         Shape of one input row seen during fit.""",
     "fitted": """{fitted_members}
     n_features_in_ : int
         Number of features (size of axis 1) seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` was a DataFrame with string column names.""",
 }
 

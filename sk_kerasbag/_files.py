@@ -104,25 +104,37 @@ def exclusive(path: str | os.PathLike, what: str) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed); fail at once if another process does.
 
     The operating system drops the lock when its process dies, even by
-    SIGKILL. Without ``fcntl`` (Windows) nothing is locked.
+    SIGKILL. The file is removed when the lock is let go, so finished runs
+    hold no lock files. Without ``fcntl`` (Windows) nothing is locked.
     """
     try:
         import fcntl
     except ImportError:
         yield
         return
-    with open(path, "a") as handle:
+    while True:
+        handle = open(path, "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
             raise RuntimeError(
                 f"{what} is in use by another process (another fit, or a worker of a fit "
                 "that was killed and is still finishing); wait for it or stop it."
             ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        # The holder we waited for may have removed the file just before letting
+        # go: a lock on a removed file locks nothing, so lock the file now there.
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
+                break
+        handle.close()
+    try:
+        yield
+    finally:
+        # Removed while still held, so no one can lock this file after us.
+        Path(path).unlink(missing_ok=True)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def _fsync(path: Path) -> None:

@@ -24,6 +24,8 @@ _BAGGING_CONSTRAINTS = {
 class BaggingMixin:
     """Row splitting and ``fit`` signature shared by the bagged estimators."""
 
+    _every_row_held_out = False
+
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None, validation_data=None):
         """Train ``n_estimators`` members, each on its own random draw of rows.

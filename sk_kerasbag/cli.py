@@ -1,4 +1,9 @@
-"""The ``sk-kerasbag`` command line."""
+"""The ``sk-kerasbag`` command line: the digits demo, and experiments described in TOML files.
+
+Arguments are checked before Keras is imported, so ``--help``, ``--version``
+and a mistake in an argument answer at once, the mistake in one line with
+exit status 2 (as argparse does).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,18 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before Keras imports TensorFlow
+from ._version import __version__
+
+_DESCRIPTION = (
+    "Bagged and K-fold ensembles of Keras models as scikit-learn estimators. "
+    "'sk-kerasbag demo' trains a bagged CNN on scikit-learn's bundled digits images; "
+    "'sk-kerasbag run FILE' trains the runs an experiment file describes."
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,30 +38,117 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         Exit status.
     """
-    parser = argparse.ArgumentParser(prog="sk-kerasbag", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="bagged CNN on scikit-learn's bundled digits images")
-    demo.add_argument("--n-estimators", type=int, default=5, help="members (default 5)")
-    demo.add_argument("--epochs", type=int, default=8, help="epochs per member (default 8)")
-    demo.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
-    demo.add_argument(
-        "--out", help="new folder for artifacts, saved ensemble and plot "
-        "(default: sk-kerasbag-demo/<date-time>)",
-    )  # fmt: skip
-    run = commands.add_parser(
-        "run",
-        help="train the runs described in a TOML experiment file",
-        description="Train the runs of a TOML experiment file. Its keys: "
-        "python -m pydoc sk_kerasbag.experiment",
-    )
-    run.add_argument("experiment", help="the experiment file (see sk_kerasbag.experiment)")
-    run.add_argument("--check", action="store_true", help="only check the file and list its runs")
+    parser = _parser()
     args = parser.parse_args(argv)
-    # The progress bar already shows each member; the log shows warnings.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # TensorFlow's C++ information lines (it reads this when it loads); the
+    # start-up lines that ignore it are left out by _backend.import_keras.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    _show_package_warnings()
+    from ._backend import import_keras
+
+    import_keras()
     if args.command == "run":
         return run_file(args.experiment, check_only=args.check)
     return run_demo(args.n_estimators, args.epochs, args.random_state, args.out)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported in one line (and where to read more) instead of usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sk-kerasbag", description=_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"sk-kerasbag {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    demo = commands.add_parser(
+        "demo",
+        help="train a bagged CNN on scikit-learn's bundled digits images",
+        description="Train a bagged CNN on scikit-learn's bundled digits images; print each "
+        "member's statistics and test accuracy and the ensemble's; write the run's artifacts, "
+        "the saved ensemble and a plot of the training curves.",
+    )
+    demo.add_argument(
+        "--n-estimators", type=_positive, default=5, metavar="N", help="members (default 5)"
+    )
+    demo.add_argument(
+        "--epochs", type=_positive, default=8, metavar="N", help="epochs per member (default 8)"
+    )
+    demo.add_argument(
+        "--random-state", type=_seed, default=0, metavar="SEED", help="seed (default 0)"
+    )
+    demo.add_argument(
+        "--out",
+        type=_new_folder,
+        metavar="FOLDER",
+        help="new or empty folder for the artifacts, saved ensemble and plot "
+        "(default: a new folder in the system's temporary directory)",
+    )
+    run = commands.add_parser(
+        "run",
+        help="train the runs described in a TOML experiment file",
+        description="Train the runs of a TOML experiment file (an example: "
+        "examples/experiment.toml). Its keys: python -m pydoc sk_kerasbag.experiment",
+    )
+    run.add_argument("experiment", type=_file, help="the experiment file")
+    run.add_argument("--check", action="store_true", help="only check the file and list its runs")
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to 2**32 - 1, got {text}")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _new_folder(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a file; give a new or empty folder")
+    if path.is_dir() and any(path.iterdir()):
+        raise argparse.ArgumentTypeError(
+            f"{path} is not empty; give a new or empty folder (nothing in it is overwritten)"
+        )
+    return path
+
+
+def _file(text: str) -> str:
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return text
+
+
+def _show_package_warnings() -> None:
+    """Print the package's log warnings (a packing fallback, say) as ``WARNING: ...`` lines.
+
+    Only the ``sk_kerasbag`` logger gets a handler: the root logger, and so
+    other libraries' logging, are left as they are.
+    """
+    logger = logging.getLogger("sk_kerasbag")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
 
 
 def run_file(path: str, check_only: bool = False) -> int:
@@ -96,17 +196,16 @@ def run_demo(
     random_state : int
         Seed for the split and the members.
     out : str or path-like, optional
-        New folder for the run's artifacts (member models, histories,
-        statistics), the saved ensemble and the history plot; by default
-        ``sk-kerasbag-demo/<date-time>`` in the working directory.
+        New or empty folder for the run's artifacts (member models,
+        histories, statistics), the saved ensemble and the plot of the
+        training curves; by default a new folder in the system's temporary
+        directory.
 
     Returns
     -------
     int
         Exit status (0).
     """
-    from pathlib import Path
-
     import numpy as np
     from sklearn.metrics import accuracy_score
     from sklearn.model_selection import train_test_split
@@ -115,7 +214,7 @@ def run_demo(
     from .datasets import load_digits_images
     from .models import basic_cnn
 
-    out = Path(out or Path("sk-kerasbag-demo") / time.strftime("%Y%m%d-%H%M%S"))
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="sk-kerasbag-demo-"))
     X, y = load_digits_images()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=random_state
@@ -144,19 +243,23 @@ def run_demo(
         accuracy = accuracy_score(y_test, ensemble.classes_[np.argmax(proba, axis=1)])
         print(f"{i:>8}  {accuracy:>13.4f}")
     print(f"{'ensemble':>8}  {ensemble.score(X_test, y_test):>13.4f}")
-    print(f"\nout-of-bag accuracy: {ensemble.oob_score_:.4f}")
+    out_of_bag = np.isfinite(ensemble.oob_decision_function_).all(axis=1).sum()
+    print(
+        f"\nout-of-bag accuracy: {ensemble.oob_score_:.4f} (on the {out_of_bag} of "
+        f"{len(X_train)} training images that some member did not train on)"
+    )
     print(f"fit time: {seconds:.1f} s")
 
     ensemble.save(out / "ensemble")
     print(f"\nartifacts (member models, histories, statistics): {out / 'artifacts'}")
     print(f"saved ensemble (load with sk_kerasbag.load): {out / 'ensemble'}")
-    plot = _save_history_plot(ensemble, out / "history.png")
+    plot = _save_training_plot(ensemble, out / "history.png")
     if plot is not None:
         print(f"training curves: {plot}")
     return 0
 
 
-def _save_history_plot(ensemble, path) -> str | None:
+def _save_training_plot(ensemble, path: Path) -> Path | None:
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -164,13 +267,12 @@ def _save_history_plot(ensemble, path) -> str | None:
             'No plot: matplotlib is not installed (pip install "sk-kerasbag[plot]").'
         )
         return None
-    from .plotting import plot_history
+    from .plotting import plot_training
 
     # A Figure without pyplot needs no display and no GUI backend.
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
-    plot_history(ensemble, metric="loss", ax=figure.add_subplot())
-    figure.savefig(path, dpi=120)
-    return str(path)
+    figure = plot_training(ensemble, figure=Figure(figsize=(11, 4.5), layout="constrained"))
+    figure.savefig(path, dpi=110)
+    return path
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ _KFOLD_CONSTRAINTS = {
 class KFoldMixin:
     """Row splitting and ``fit`` signature shared by the K-fold estimators."""
 
+    _every_row_held_out = True
+
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None, validation_data=None, groups=None):
         """Train one member per fold and predict each held-out fold.

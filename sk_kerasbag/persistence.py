@@ -236,7 +236,7 @@ class SaveMixin:
     def save(self, path: str | os.PathLike) -> None:
         """Save the fitted ensemble to a folder of ``.keras`` files and JSON, without pickle.
 
-        Load it with :func:`sk_kerasbag.load`. See :func:`sk_kerasbag.persistence.save`.
+        Load it with :func:`sk_kerasbag.load`. See ``sk_kerasbag.persistence.save``.
 
         Parameters
         ----------
@@ -329,7 +329,7 @@ def load(
     Parameters
     ----------
     path : str or path-like
-        Folder written by :meth:`save`.
+        Folder written by an estimator's ``save``.
     custom_objects : dict, optional
         The functions the ensemble refers to (the model builder, a
         ``preprocessing_function``), keyed by ``"module:qualname"`` or by

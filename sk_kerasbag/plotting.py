@@ -14,8 +14,9 @@ from sklearn.utils.validation import check_is_fitted
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-__all__ = ["plot_history"]
+__all__ = ["plot_history", "plot_training"]
 
 _MISSING_MATPLOTLIB = 'plot_history needs matplotlib: pip install "sk-kerasbag[plot]"'
 _VALIDATION_PREFIX = "val_"
@@ -30,6 +31,10 @@ def plot_history(estimator: Any, metric: str = "loss", ax: Axes | None = None) -
     line and, when the member was validated, its ``val_<metric>`` curve as a
     dashed line of the same colour. Each member has one legend entry (its
     colour), and a line-style key tells training from validation curves.
+    A dot marks each member's held epoch. The y range follows the curves
+    after their first epoch when the first lies far outside them (a loss of
+    2 falling to 0.05, say), so the later epochs are not squashed together;
+    the first epoch's points then leave the plot.
 
     Parameters
     ----------
@@ -100,12 +105,14 @@ def plot_history(estimator: Any, metric: str = "loss", ax: Axes | None = None) -
     validation = _VALIDATION_PREFIX + metric
     handles, labels = [], []
     any_validation = False
+    drawn = []
     for k, (history, color) in enumerate(zip(histories, _member_colors(matplotlib, histories))):
         member = f"member {k + 1}"
         values = history[metric]
         (line,) = ax.plot(
             np.arange(1, len(values) + 1), values, color=color, label=f"{member} train"
         )
+        drawn.append(values)
         handles.append(line)
         labels.append(member)
         if validation in history:
@@ -118,6 +125,7 @@ def plot_history(estimator: Any, metric: str = "loss", ax: Axes | None = None) -
                 linestyle="--",
                 label=f"{member} val",
             )
+            drawn.append(values)
         if held is not None:
             # On the curve that chose it: validation when there is one.
             ax.scatter([held[k]], [values[held[k] - 1]], color=[color], zorder=3)
@@ -131,12 +139,128 @@ def plot_history(estimator: Any, metric: str = "loss", ax: Axes | None = None) -
     if held is not None:
         handles.append(Line2D([], [], marker="o", color="0.3", linestyle="none"))
         labels.append("held epoch")
+    _readable_scale(ax, drawn)
     ax.legend(handles, labels, ncol=1 + (len(handles) - 1) // _LEGEND_ROWS, fontsize="small")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per member" + (" (training and validation)" if any_validation else ""))
     return ax
+
+
+def plot_training(
+    estimator: Any, metrics: Sequence[str] | None = None, figure: Figure | None = None
+) -> Figure:
+    """The training curves of a fitted ensemble, one panel per metric, with its held-out score.
+
+    Each panel is drawn by :func:`plot_history`: every member's training and
+    validation curves, with its held epoch marked. The figure's title names
+    the ensemble and, when it has one, its held-out score (out-of-bag or
+    out-of-fold); a classifier's held-out accuracy is also drawn as a
+    horizontal line on the ``accuracy`` panel, to compare the ensemble with
+    its members.
+
+    Parameters
+    ----------
+    estimator : fitted sk_kerasbag estimator
+        A fitted ensemble.
+    metrics : sequence of str, default=None
+        The metrics to plot, one panel each. By default the loss, then every
+        other metric recorded in all members' histories (``"accuracy"``,
+        ...), without the ``val_`` ones, which are drawn with their metric.
+    figure : matplotlib.figure.Figure, default=None
+        An empty figure to draw on. By default, a new figure is created with
+        :func:`matplotlib.pyplot.figure`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, with one Axes per metric in ``figure.axes``.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``estimator`` is not fitted.
+    ValueError
+        If a metric is not recorded in every member's history.
+    ImportError
+        If matplotlib is not installed.
+    """
+    check_is_fitted(estimator)
+    histories = _histories_of(estimator)
+    if metrics is None:
+        common = set(histories[0]).intersection(*histories[1:])
+        others = [m for m in histories[0] if m in common and m != "loss"]
+        metrics = ["loss"] * ("loss" in common) + [
+            m for m in others if not m.startswith(_VALIDATION_PREFIX)
+        ]
+    metrics = list(metrics)
+    for metric in metrics:
+        _check_metric(histories, metric)
+    if figure is None:
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ImportError(_MISSING_MATPLOTLIB) from exc
+        figure = plt.figure(figsize=(5.5 * len(metrics), 4.5), layout="constrained")
+    axes = figure.subplots(1, len(metrics), squeeze=False)[0]
+    score_name, score = _heldout_score(estimator)
+    for metric, ax in zip(metrics, axes):
+        plot_history(estimator, metric=metric, ax=ax)
+        if ax is not axes[0]:
+            ax.get_legend().remove()  # the members' colours are keyed on the first panel
+        if score is not None and metric == "accuracy" and score_name.endswith("accuracy"):
+            ax.axhline(score, color="black", linewidth=1.2)
+            ax.text(
+                0.02, score, f"ensemble, {score_name}", transform=ax.get_yaxis_transform(),
+                ha="left", va="bottom", fontsize="small",
+            )  # fmt: skip
+            low, high = ax.get_ylim()
+            ax.set_ylim(min(low, score), max(high, score + 0.06 * (high - low)))
+    title = f"{type(estimator).__name__}, {len(histories)} members"
+    if score is not None:
+        title += f"; {score_name} of the ensemble: {score:.4f}"
+    figure.suptitle(title)
+    return figure
+
+
+def _heldout_score(estimator: Any) -> tuple[str, float | None]:
+    """The ensemble's held-out score and what it is ("out-of-bag accuracy", ...), if it has one."""
+    from sklearn.base import is_classifier
+
+    measure = "accuracy" if is_classifier(estimator) else "R²"
+    for attribute, kind in (("oob_score_", "out-of-bag"), ("oof_score_", "out-of-fold")):
+        score = getattr(estimator, attribute, None)
+        if score is not None and np.isfinite(score):
+            return f"{kind} {measure}", float(score)
+    return "", None
+
+
+def _readable_scale(ax: Axes, curves: list) -> None:
+    """Scale the y axis so that every epoch's differences show, not only the first epoch's fall.
+
+    Positive curves spanning more than a factor of 10 (a loss falling from 2
+    to 0.05) get a log scale. Otherwise, when the first epochs lie far
+    outside the span of the later ones (an accuracy rising from 0.3 to
+    0.95-0.99), the limits fit the later epochs.
+    """
+    every = np.concatenate([np.asarray(c, dtype=float) for c in curves])
+    every = every[np.isfinite(every)]
+    if not len(every):
+        return
+    if every.min() > 0 and every.max() / every.min() > 10:
+        ax.set_yscale("log")
+        return
+    later = [np.asarray(c, dtype=float)[1:] for c in curves if len(c) >= 3]
+    rest = np.concatenate(later) if later else np.array([])
+    rest = rest[np.isfinite(rest)]
+    if not len(rest):
+        return
+    low, high = rest.min(), rest.max()
+    span = high - low
+    if every.min() < low - span or every.max() > high + span:
+        margin = 0.08 * span if span > 0 else 0.05 * max(abs(high), 1e-12)
+        ax.set_ylim(low - margin, high + margin)
 
 
 def _histories_of(estimator: Any) -> list[Mapping]:

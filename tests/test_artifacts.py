@@ -16,6 +16,7 @@ from sk_kerasbag._files import TEMPORARY_PREFIX, atomic_path, exclusive, read_cs
 
 from . import builders
 from .builders import KillSwitch, dense_classifier, dense_regressor, small_cnn, three_class_rows
+from .marks import worker_processes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -291,6 +292,7 @@ def test_artifacts_get_the_usual_file_permissions(data, tmp_path):
     assert modes["member_01.keras"] == modes["statistics.csv"] == 0o666 & ~mask
 
 
+@worker_processes
 def test_members_trained_and_reloaded_in_worker_processes(data, tmp_path):
     X, y = data
     params = dict(n_estimators=2, epochs=2, random_state=0, n_jobs=2)

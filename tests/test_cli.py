@@ -1,29 +1,139 @@
-"""The sk-kerasbag command line: the demo end to end, with small settings."""
+"""The sk-kerasbag command line: the demo end to end, the TOML example, help and argument errors.
+
+The commands run as a user runs them, in a new process with TensorFlow's log
+level unset, so that what they print is what a user sees.
+"""
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from sk_kerasbag import load
+from sk_kerasbag import __version__, load
 from sk_kerasbag.cli import main
 
+REPO = Path(__file__).resolve().parents[1]
+# What the progress bar over members prints (to stderr, redrawn with \r).
+PROGRESS = re.compile(r"^members: +\d+%")
 
-def test_demo_prints_statistics_and_writes_artifacts_ensemble_and_plot(tmp_path, capsys):
+
+def _sk_kerasbag(*args, cwd=None):
+    """Run ``sk-kerasbag args`` in a new process, as a user would."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import sys; from sk_kerasbag.cli import main; sys.exit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=cwd
+    )
+
+
+def _unexpected_stderr_lines(stderr):
+    lines = (line.strip() for chunk in stderr.splitlines() for line in chunk.split("\r"))
+    return [line for line in lines if line and not PROGRESS.match(line)]
+
+
+def test_demo_prints_only_its_results_and_writes_artifacts_ensemble_and_plot(tmp_path):
     out = tmp_path / "demo"
-    assert main(["demo", "--n-estimators", "2", "--epochs", "1", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    done = _sk_kerasbag("demo", "--n-estimators", "2", "--epochs", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    # No backend start-up lines, retracing warnings or tracebacks: only the progress bar.
+    assert _unexpected_stderr_lines(done.stderr) == []
+    printed = done.stdout
     # The statistics table: one row per member, then the aggregates.
     assert "best_epoch" in printed and "held_epoch" in printed and "val_loss" in printed
     for row in ("mean", "std", "min", "max"):
         assert any(line.split()[:1] == [row] for line in printed.splitlines())
     assert "ensemble" in printed and "out-of-bag accuracy" in printed
+    assert "WARNING" not in printed
 
     artifacts = out / "artifacts"
     for name in ("member_01.keras", "member_02.keras", "statistics.csv", "params.json"):
         assert (artifacts / name).is_file(), name
+    assert not [p.name for p in artifacts.iterdir() if p.name.endswith(".lock")]
     assert json.loads((artifacts / "params.json").read_text())["n_estimators"] == 2
     assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ensemble = load(out / "ensemble")
     assert ensemble.n_estimators == 2 and len(ensemble.estimators_) == 2
     assert str(out) in printed
     assert np.isfinite(ensemble.oob_score_)
+    assert f"out-of-bag accuracy: {ensemble.oob_score_:.4f}" in printed
+
+
+def test_demo_without_out_leaves_nothing_in_the_working_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "temporary"))
+    (tmp_path / "temporary").mkdir()
+    assert main(["demo", "--n-estimators", "1", "--epochs", "1"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["temporary"]
+    (run,) = (tmp_path / "temporary").iterdir()
+    assert run.name.startswith("sk-kerasbag-demo-")
+    assert str(run / "ensemble") in capsys.readouterr().out
+
+
+def test_help_and_version_answer_without_importing_a_backend():
+    code = (
+        "import sys\n"
+        "from sk_kerasbag.cli import main\n"
+        "for args in (['--help'], ['demo', '--help'], ['run', '--help'], ['--version']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as done:\n"
+        "        assert done.code == 0, (args, done.code)\n"
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.splitlines()[-1] == "[]"
+    assert "usage: sk-kerasbag [-h] [--version] COMMAND" in done.stdout
+    assert f"sk-kerasbag {__version__}" in done.stdout
+    assert "``" not in done.stdout  # plain text, not reStructuredText markup
+
+
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["demo", "--epochs", "0"], "argument --epochs: expected a whole number of at least 1"),
+        (["demo", "--n-estimators", "two"], "argument --n-estimators: expected a whole number"),
+        (["demo", "--random-state", "-1"], "argument --random-state: expected a seed"),
+        (["demo", "--out", "{full}"], "argument --out: {full} is not empty"),
+        (["demo", "--out", "{file}"], "argument --out: {file} is a file"),
+        (["run", "{missing}"], "argument experiment: {missing}: no such file"),
+        (["bogus"], "invalid choice: 'bogus'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_a_mistake_in_the_arguments_is_one_line_naming_it(tmp_path, capsys, args, problem):
+    places = {"full": tmp_path / "full", "file": tmp_path / "file", "missing": tmp_path / "no.toml"}
+    places["full"].mkdir()
+    (places["full"] / "mine.txt").write_text("mine")
+    places["file"].write_text("mine")
+    args = [a.format(**places) for a in args]
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith("sk-kerasbag") and problem.format(**places) in line
+    assert (places["full"] / "mine.txt").read_text() == "mine"
+
+
+def test_the_readme_runs_the_toml_example(tmp_path, capsys):
+    readme = (REPO / "README.md").read_text()
+    assert "sk-kerasbag run examples/experiment.toml" in readme
+    # A copy, so that the runs are written below tmp_path, not into the repository.
+    for name in ("experiment.toml", "experiment_models.py"):
+        shutil.copy(REPO / "examples" / name, tmp_path / name)
+    assert main(["run", str(tmp_path / "experiment.toml")]) == 0
+    printed = capsys.readouterr().out
+    for run in ("narrow", "wide"):
+        assert re.search(rf"^{run} .* 0\.\d{{4}} +0\.\d{{4}}", printed, re.MULTILINE), printed
+        test = np.load(tmp_path / "runs" / run / "test_predictions.npy")
+        oof = np.load(tmp_path / "runs" / run / "oof_predictions.npy")
+        assert test.shape == (450, 10) and oof.shape == (1347, 10)
+        np.testing.assert_allclose(test.sum(axis=1), 1, rtol=1e-5)

@@ -57,7 +57,9 @@ def test_unknown_keyword_is_rejected():
 
 def test_regressor_output_width_is_checked():
     with pytest.raises(ValueError, match="2 output units but y has 1 target"):
-        BaggedKerasRegressor(lambda input_shape: dense_regressor(input_shape, 2), **FAST).fit(X, y * 1.0)
+        BaggedKerasRegressor(lambda input_shape: dense_regressor(input_shape, 2), **FAST).fit(
+            X, y * 1.0
+        )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

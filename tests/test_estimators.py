@@ -24,6 +24,7 @@ from .builders import (
     small_cnn,
     three_class_rows,
 )
+from .marks import worker_processes
 
 FAST = dict(epochs=3, batch_size=32, random_state=0)
 CLASSIFIERS = [
@@ -54,6 +55,16 @@ def clf_data():
         n_samples=120, n_features=6, n_informative=4, n_classes=3, random_state=0
     )
     return X.astype(np.float32), y
+
+
+# One fit shared by the tests of its folds (they go to one pytest-xdist worker).
+uses_kfold3 = pytest.mark.xdist_group("estimators-kfold3")
+
+
+@pytest.fixture(scope="module")
+def kfold3(clf_data):
+    X, y = clf_data
+    return KFoldKerasClassifier(dense_classifier, n_splits=3, **FAST).fit(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +151,11 @@ def test_onehot_loss_and_logits_are_detected(clf_data):
 
     def logits_onehot(input_shape, n_classes):
         model = keras.Sequential(
-            [keras.Input(input_shape), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(n_classes)]
+            [
+                keras.Input(input_shape),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.Dense(n_classes),
+            ]
         )
         model.compile(
             optimizer=keras.optimizers.Adam(0.05),
@@ -174,7 +189,8 @@ def test_bagging_samples_and_oob(clf_data):
     covered = ~np.isnan(clf.oob_decision_function_).any(axis=1)
     assert covered.sum() > 0.8 * len(X)
     np.testing.assert_allclose(clf.oob_decision_function_[covered].sum(axis=1), 1.0, atol=1e-6)
-    expected = np.mean(clf.classes_[clf.oob_decision_function_[covered].argmax(axis=1)] == y[covered])
+    oob_labels = clf.classes_[clf.oob_decision_function_[covered].argmax(axis=1)]
+    expected = np.mean(oob_labels == y[covered])
     assert clf.oob_score_ == pytest.approx(expected)
 
 
@@ -187,9 +203,10 @@ def test_bagging_without_replacement_draws_distinct_rows(clf_data):
         assert len(rows) == len(np.unique(rows)) == 60
 
 
-def test_kfold_oof_matches_each_fold_model(clf_data):
+@uses_kfold3
+def test_kfold_oof_matches_each_fold_model(clf_data, kfold3):
     X, y = clf_data
-    clf = KFoldKerasClassifier(dense_classifier, n_splits=3, **FAST).fit(X, y)
+    clf = kfold3
     heldout = np.concatenate([test for _, test in clf.folds_])
     assert sorted(heldout) == list(range(len(X)))
     member_proba = clf.member_predictions(X)
@@ -199,14 +216,14 @@ def test_kfold_oof_matches_each_fold_model(clf_data):
     assert clf.oof_score_ == pytest.approx(np.mean(clf.oof_proba_.argmax(axis=1) == y))
 
 
-def test_kfold_stratifies_and_accepts_group_splitters(clf_data):
+@uses_kfold3
+def test_kfold_stratifies_and_accepts_group_splitters(clf_data, kfold3):
     X, y = clf_data
-    clf = KFoldKerasClassifier(dense_classifier, n_splits=3, **FAST).fit(X, y)
-    for _, test in clf.folds_:
+    for _, test in kfold3.folds_:
         counts = np.bincount(y[test], minlength=3)
         assert counts.max() - counts.min() <= 2
     groups = np.arange(len(X)) // 10
-    clf = KFoldKerasClassifier(dense_classifier, cv=GroupKFold(n_splits=3), **FAST)
+    clf = KFoldKerasClassifier(dense_classifier, cv=GroupKFold(n_splits=2), **FAST)
     clf.fit(X, y, groups=groups)
     for train, test in clf.folds_:
         assert not set(groups[train]) & set(groups[test])
@@ -232,9 +249,9 @@ def _final_val_loss_is_heldout_loss(est, X, y):
 
 def test_oof_is_honest_by_default_and_old_behaviour_is_opt_in(clf_data):
     X, y = clf_data
-    honest = KFoldKerasClassifier(dense_classifier, n_splits=3, validation_split=0.2, **FAST)
+    honest = KFoldKerasClassifier(dense_classifier, n_splits=2, validation_split=0.2, **FAST)
     assert not _final_val_loss_is_heldout_loss(honest.fit(X, y), X, y)
-    old = KFoldKerasClassifier(dense_classifier, n_splits=3, validate_on_heldout=True, **FAST)
+    old = KFoldKerasClassifier(dense_classifier, n_splits=2, validate_on_heldout=True, **FAST)
     assert _final_val_loss_is_heldout_loss(old.fit(X, y), X, y)
 
 
@@ -272,14 +289,14 @@ def test_each_member_gets_fresh_callbacks(clf_data):
     CountingCallback.starts = []
     early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1)
     clf = BaggedKerasClassifier(
-        dense_classifier, n_estimators=3, callbacks=[callback, early], validation_split=0.2,
+        dense_classifier, n_estimators=2, callbacks=[callback, early], validation_split=0.2,
         **{**FAST, "epochs": 4},
     )
     clf.fit(X, y)
     clf.fit(X, y)
-    assert len(CountingCallback.starts) == 6
+    assert len(CountingCallback.starts) == 4  # a copy per member, in each fit
     assert all(seen == 0 for _, seen in CountingCallback.starts)
-    assert len({id(copy) for copy, _ in CountingCallback.starts}) == 6
+    assert len({id(copy) for copy, _ in CountingCallback.starts}) == 4
     assert callback.epochs_seen == 0 and early.model is None  # the user's objects are untouched
 
 
@@ -307,6 +324,7 @@ def test_fit_leaves_global_random_state_alone(clf_data):
     assert np.random.rand() == expected
 
 
+@worker_processes
 def test_parallel_members_equal_sequential(clf_data):
     X, y = clf_data
     sequential = BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST).fit(X, y)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from sk_kerasbag.persistence import UnresolvedBuilder
 
 from . import builders
 from .builders import dense_classifier, dense_regressor, small_cnn
+from .marks import worker_processes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,6 +37,39 @@ def data():
     X = rng.rand(90, 5).astype(np.float32)
     labels = np.array(["cat", "dog", "owl"])[(X[:, 0] * 3).astype(int)]
     return X, labels
+
+
+# Fitted and saved once per module, for the tests that only read them or change a
+# copy of the folder: fitting the same tiny ensemble again in each test proved nothing more.
+# The tests using them go to one pytest-xdist worker, which then fits them once.
+uses_saved = pytest.mark.xdist_group("persistence-saved")
+
+
+@pytest.fixture(scope="module")
+def saved_pair(data, tmp_path_factory):
+    """A fitted two-member classifier and the folder it is saved in (change only a copy)."""
+    X, labels = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1, random_state=0)
+    folder = tmp_path_factory.mktemp("saved_pair") / "clf"
+    clf.fit(X, labels).save(folder)
+    return clf, folder
+
+
+@pytest.fixture(scope="module")
+def saved_single(data, tmp_path_factory):
+    """A fitted one-member classifier with a routed builder argument, and its saved folder."""
+    X, labels = data
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=1, epochs=1, random_state=0, model__hidden=8
+    )
+    folder = tmp_path_factory.mktemp("saved_single") / "clf"
+    clf.fit(X, labels).save(folder)
+    return clf, folder
+
+
+def _copy(folder, tmp_path):
+    """A copy of the saved ``folder`` as ``tmp_path / "clf"``, to change."""
+    return Path(shutil.copytree(folder, tmp_path / "clf"))
 
 
 def _no_pickle_anywhere(folder):
@@ -109,10 +144,9 @@ def test_round_trip_of_a_directory_classifier(tmp_path):
     )
 
 
-def test_load_refuses_tampered_or_incomplete_folders(data, tmp_path):
-    X, labels = data
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1, random_state=0)
-    clf.fit(X, labels).save(tmp_path / "clf")
+@uses_saved
+def test_load_refuses_tampered_or_incomplete_folders(saved_pair, tmp_path):
+    _copy(saved_pair[1], tmp_path)
     member = tmp_path / "clf" / "member_02.keras"
     original = member.read_bytes()
     member.write_bytes(original[:-10] + b"0123456789")
@@ -154,12 +188,12 @@ def test_members_load_in_keras_safe_mode(tmp_path):
     assert trusted.model is builders.lambda_classifier  # imported: the folder is trusted
 
 
-def test_safe_load_takes_functions_only_from_custom_objects(data, tmp_path):
+@uses_saved
+def test_safe_load_takes_functions_only_from_custom_objects(data, saved_single, tmp_path):
     X, labels = data
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, random_state=0)
-    clf.fit(X, labels).save(tmp_path / "clf")
+    clf, folder = saved_single
 
-    loaded = load(tmp_path / "clf")  # predicting needs no builder
+    loaded = load(folder)  # predicting needs no builder
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
     assert isinstance(loaded.model, UnresolvedBuilder)
     with pytest.raises(RuntimeError, match="set_params\\(model=...\\)"):
@@ -170,11 +204,10 @@ def test_safe_load_takes_functions_only_from_custom_objects(data, tmp_path):
     np.testing.assert_array_equal(again.predict(X), clf.predict(X))
 
 
-def test_a_crafted_folder_cannot_make_load_or_fit_run_code(data, tmp_path):
+@uses_saved
+def test_a_crafted_folder_cannot_make_load_or_fit_run_code(data, saved_single, tmp_path):
     X, labels = data
-    BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1).fit(X, labels).save(
-        tmp_path / "clf"
-    )
+    _copy(saved_single[1], tmp_path)
     manifest_path = tmp_path / "clf" / "estimator.json"
     manifest = json.loads(manifest_path.read_text())
     marker = tmp_path / "pwned"
@@ -193,7 +226,8 @@ def test_a_crafted_folder_cannot_make_load_or_fit_run_code(data, tmp_path):
         load(tmp_path / "clf")
 
 
-def test_save_refuses_what_only_pickle_can_store(data, tmp_path):
+@uses_saved
+def test_save_refuses_what_only_pickle_can_store(data, saved_single, tmp_path):
     X, labels = data
 
     def local_builder(input_shape, n_classes):
@@ -204,7 +238,7 @@ def test_save_refuses_what_only_pickle_can_store(data, tmp_path):
         clf.save(tmp_path / "a")
     assert not (tmp_path / "a").exists()
 
-    fitted = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1).fit(X, labels)
+    fitted = saved_single[0]
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "mine.txt").write_text("keep")
     with pytest.raises(FileExistsError, match="not an empty folder"):
@@ -212,11 +246,10 @@ def test_save_refuses_what_only_pickle_can_store(data, tmp_path):
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["mine.txt"]
 
 
+@uses_saved
 @pytest.mark.parametrize("name", ["../outside.keras", "{tmp}/outside.keras", "sub/member.keras"])
-def test_load_reads_no_file_outside_the_folder(data, tmp_path, name):
-    X, labels = data
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, random_state=0)
-    clf.fit(X, labels).save(tmp_path / "clf")
+def test_load_reads_no_file_outside_the_folder(saved_single, tmp_path, name):
+    _copy(saved_single[1], tmp_path)
     name = name.format(tmp=tmp_path)
     # A crafted folder names a member file elsewhere, with that file's correct SHA-256.
     (tmp_path / "clf" / "sub").mkdir()
@@ -286,9 +319,9 @@ def test_two_processes_saving_to_one_path_leave_exactly_one_ensemble(data, tmp_p
     )
 
 
-def test_a_failed_save_leaves_nothing_behind(data, tmp_path, monkeypatch):
-    X, labels = data
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1).fit(X, labels)
+@uses_saved
+def test_a_failed_save_leaves_nothing_behind(saved_pair, tmp_path, monkeypatch):
+    clf = saved_pair[0]
     from sk_kerasbag import persistence
 
     def broken(path, arrays):
@@ -322,11 +355,10 @@ def _set(manifest, name, value):
     return manifest
 
 
+@uses_saved
 @pytest.mark.parametrize("case", list(_MALFORMED))
-def test_a_malformed_manifest_is_an_error_naming_the_file(data, tmp_path, case):
-    X, labels = data
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1, random_state=0)
-    clf.fit(X, labels).save(tmp_path / "clf")
+def test_a_malformed_manifest_is_an_error_naming_the_file(saved_pair, tmp_path, case):
+    _copy(saved_pair[1], tmp_path)
     manifest_path = tmp_path / "clf" / "estimator.json"
     manifest = _MALFORMED[case](json.loads(manifest_path.read_text()))
     # Lists nested 5000 deep: too deep for json.dumps, so written as text.
@@ -338,6 +370,7 @@ def test_a_malformed_manifest_is_an_error_naming_the_file(data, tmp_path, case):
 # -- custom Keras objects ----------------------------------------------------------
 
 
+@worker_processes
 @pytest.mark.parametrize("subclassed", [False, True], ids=["functional", "Model-subclass"])
 def test_members_with_unregistered_custom_objects_travel_through_joblib_and_workers(
     tmp_path, subclassed
@@ -369,12 +402,14 @@ def test_members_that_cannot_travel_are_refused_before_training_saying_what_to_d
     assert len(reg.estimators_) == 2
 
 
-def test_pickles_from_before_routed_arguments_moved_keep_them_and_copies_predict(data):
+@uses_saved
+def test_pickles_from_before_routed_arguments_moved_keep_them_and_copies_predict(
+    data, saved_single
+):
     import copy
 
     X, labels = data
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, model__hidden=8)
-    clf.fit(X, labels)
+    clf = saved_single[0]  # fitted with model__hidden=8
     # An older pickle held model__hidden as an attribute, and no _model_params.
     state = clf.__getstate__()
     state["model__hidden"] = state.pop("_model_params")["model__hidden"]

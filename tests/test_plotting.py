@@ -10,8 +10,8 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
 
-from sk_kerasbag import BaggedKerasClassifier, plotting
-from sk_kerasbag.plotting import plot_history
+from sk_kerasbag import BaggedKerasClassifier, KFoldKerasRegressor, plotting
+from sk_kerasbag.plotting import plot_history, plot_training
 
 from .builders import dense_classifier
 
@@ -190,3 +190,60 @@ def test_saves_a_png(validated, tmp_path):
     plot_history(validated, metric="accuracy").figure.savefig(path)
     content = path.read_bytes()
     assert len(content) > len(PNG_MAGIC) and content.startswith(PNG_MAGIC)
+
+
+def test_a_loss_falling_by_decades_gets_a_log_scale():
+    histories = [{"loss": [2.0, 0.3, 0.1, 0.08, 0.05]}, {"loss": [1.8, 0.4, 0.12, 0.07, 0.06]}]
+    ax = plot_history(histories)
+    assert ax.get_yscale() == "log"
+
+
+def test_a_first_epoch_far_below_the_rest_leaves_the_range_to_the_later_epochs():
+    histories = [{"accuracy": [0.3, 0.95, 0.97, 0.98]}, {"accuracy": [0.4, 0.94, 0.96, 0.99]}]
+    ax = plot_history(histories, metric="accuracy")
+    low, high = ax.get_ylim()
+    assert ax.get_yscale() == "linear"
+    assert 0.9 < low < 0.94 and 0.99 < high < 1.01  # 0.94-0.99 fill the plot
+
+
+def test_curves_without_an_outlying_first_epoch_keep_matplotlib_limits():
+    histories = [{"accuracy": [0.90, 0.93, 0.95]}, {"accuracy": [0.91, 0.92, 0.96]}]
+    ax = plot_history(histories, metric="accuracy")
+    low, high = ax.get_ylim()
+    assert ax.get_yscale() == "linear" and low < 0.90 and high > 0.96
+
+
+def test_plot_training_draws_loss_and_metrics_with_the_ensemble_score(data):
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=N_MEMBERS, epochs=EPOCHS, validation_split=0.2,
+        oob_score=True, random_state=0,
+    ).fit(*data)  # fmt: skip
+    figure = plot_training(clf)
+    loss, accuracy = figure.axes
+    assert loss.get_ylabel() == "loss" and accuracy.get_ylabel() == "accuracy"
+    assert len(loss.get_lines()) == len(accuracy.get_lines()) - 1 == 2 * N_MEMBERS
+    assert loss.get_legend() is not None and accuracy.get_legend() is None
+    (score_line,) = [line for line in accuracy.get_lines() if line.get_color() == "black"]
+    assert score_line.get_ydata()[0] == clf.oob_score_
+    low, high = accuracy.get_ylim()
+    assert low <= clf.oob_score_ <= high
+    assert f"out-of-bag accuracy of the ensemble: {clf.oob_score_:.4f}" in figure.get_suptitle()
+    assert any("ensemble" in text.get_text() for text in accuracy.texts)
+    (only,) = plot_training(clf, metrics=["accuracy"]).axes
+    assert only.get_ylabel() == "accuracy"
+
+
+def test_plot_training_of_a_regressor_names_its_out_of_fold_r2(data):
+    X, y = data
+    reg = KFoldKerasRegressor(_regressor, n_splits=2, epochs=2, random_state=0).fit(X, y)
+    figure = plot_training(reg)
+    assert [ax.get_ylabel() for ax in figure.axes] == ["loss"]
+    assert f"out-of-fold R² of the ensemble: {reg.oof_score_:.4f}" in figure.get_suptitle()
+
+
+def _regressor(input_shape, n_outputs):
+    import keras
+
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.Dense(n_outputs)])
+    model.compile("adam", "mse")
+    return model

@@ -24,6 +24,18 @@ def data():
     return three_class_rows(240)
 
 
+# One sequential fit, the reference of the tests that train the same members otherwise
+# (they go to one pytest-xdist worker, which then fits it once).
+uses_sequential_pair = pytest.mark.xdist_group("scaling-sequential-pair")
+PAIR = dict(n_estimators=2, epochs=2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def sequential_pair(data):
+    X, y = data
+    return BaggedKerasClassifier(dense_classifier, **PAIR).fit(X, y)
+
+
 def test_packed_and_sequential_give_equivalent_ensembles(data, tmp_path):
     X, y = data
     X_train, y_train, X_test, y_test = X[:180], y[:180], X[180:], y[180:]
@@ -168,21 +180,21 @@ def test_other_threads_drawing_random_numbers_do_not_change_the_members(data):
     np.testing.assert_array_equal(busy.member_predictions(X), quiet.member_predictions(X))
 
 
-def test_threads_of_one_process_train_the_same_members(data):
+@uses_sequential_pair
+def test_threads_of_one_process_train_the_same_members(data, sequential_pair):
     X, y = data
-    params = dict(n_estimators=2, epochs=2, random_state=0)
-    sequential = BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
     with joblib.parallel_config(backend="threading"):
-        threaded = BaggedKerasClassifier(dense_classifier, n_jobs=2, **params).fit(X, y)
-    np.testing.assert_array_equal(threaded.member_predictions(X), sequential.member_predictions(X))
+        threaded = BaggedKerasClassifier(dense_classifier, n_jobs=2, **PAIR).fit(X, y)
+    np.testing.assert_array_equal(
+        threaded.member_predictions(X), sequential_pair.member_predictions(X)
+    )
 
 
-def test_seeding_is_immune_to_draws_made_by_set_random_seed(data, monkeypatch):
+@uses_sequential_pair
+def test_seeding_is_immune_to_draws_made_by_set_random_seed(data, sequential_pair, monkeypatch):
     # Under JAX, keras.utils.set_random_seed's first call imports TensorFlow,
     # and that import draws from Python's and NumPy's global generators.
     X, y = data
-    params = dict(n_estimators=2, epochs=2, random_state=0)
-    plain = BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
     set_random_seed = keras.utils.set_random_seed
 
     def seed_then_draw(seed):
@@ -190,8 +202,10 @@ def test_seeding_is_immune_to_draws_made_by_set_random_seed(data, monkeypatch):
         random.random(), np.random.random()
 
     monkeypatch.setattr(keras.utils, "set_random_seed", seed_then_draw)
-    drawn = BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
-    np.testing.assert_array_equal(drawn.member_predictions(X), plain.member_predictions(X))
+    drawn = BaggedKerasClassifier(dense_classifier, **PAIR).fit(X, y)
+    np.testing.assert_array_equal(
+        drawn.member_predictions(X), sequential_pair.member_predictions(X)
+    )
 
 
 def test_members_train_on_a_dask_cluster(data, tmp_path, monkeypatch):
@@ -202,9 +216,11 @@ def test_members_train_on_a_dask_cluster(data, tmp_path, monkeypatch):
     log.unlink()
     # Worker processes must import the test builders, as joblib's loky workers can.
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))
+    # One worker process: each started one imports Keras and its backend, and the
+    # test asks only that members are built and trained there, not here.
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster),
     ):

@@ -7,7 +7,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import StackingClassifier, StackingRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.model_selection import GridSearchCV, cross_val_predict
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -19,8 +19,10 @@ from sk_kerasbag import (
 )
 
 from .builders import dense_classifier, dense_regressor
+from .marks import worker_processes
 
 FAST = dict(epochs=3, batch_size=32, random_state=0)
+ONE, TWO = dict(n_estimators=1, **FAST), dict(n_splits=2, **FAST)
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +33,15 @@ def clf_data():
 
 def test_pipeline(clf_data):
     X, y = clf_data
-    pipe = make_pipeline(StandardScaler(), BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST))
+    pipe = make_pipeline(
+        StandardScaler(), BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST)
+    )
     pipe.fit(X, y)
     assert pipe.score(X, y) > 0.7
     assert pipe.predict_proba(X).shape == (len(X), 2)
 
 
+@worker_processes
 def test_grid_search_over_model_params_in_worker_processes(clf_data):
     X, y = clf_data
     search = GridSearchCV(
@@ -47,25 +52,16 @@ def test_grid_search_over_model_params_in_worker_processes(clf_data):
     ).fit(X, y)
     assert search.best_params_["model__hidden"] in (2, 16)
     assert len(search.cv_results_["mean_test_score"]) == 2
-    assert search.best_estimator_.estimators_[0].layers[-2].units == search.best_params_["model__hidden"]
-
-
-def test_cross_val_predict_proba(clf_data):
-    X, y = clf_data
-    proba = cross_val_predict(
-        BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST), X, y, cv=3, method="predict_proba"
-    )
-    assert proba.shape == (len(X), 2)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    best_hidden = search.best_params_["model__hidden"]
+    assert search.best_estimator_.estimators_[0].layers[-2].units == best_hidden
 
 
 def test_stacking_classifier(clf_data):
     X, y = clf_data
+    bag = make_pipeline(StandardScaler(), BaggedKerasClassifier(dense_classifier, **ONE))
+    kfold = make_pipeline(StandardScaler(), KFoldKerasClassifier(dense_classifier, **TWO))
     stack = StackingClassifier(
-        [
-            ("bag", make_pipeline(StandardScaler(), BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST))),
-            ("kfold", make_pipeline(StandardScaler(), KFoldKerasClassifier(dense_classifier, n_splits=2, **FAST))),
-        ],
+        [("bag", bag), ("kfold", kfold)],
         final_estimator=LogisticRegression(),
         cv=2,
     ).fit(X, y)
@@ -89,7 +85,10 @@ def test_stacking_regressor():
 def test_calibrated_classifier(clf_data):
     X, y = clf_data
     calibrated = CalibratedClassifierCV(
-        make_pipeline(StandardScaler(), BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST)), cv=2
+        make_pipeline(
+            StandardScaler(), BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST)
+        ),
+        cv=2,
     ).fit(X, y)
     proba = calibrated.predict_proba(X)
     assert proba.shape == (len(X), 2)

@@ -28,12 +28,18 @@ from .builders import (
     sgd_classifier,
     three_class_rows,
 )
+from .marks import worker_processes
 
 STRATEGIES = {
     "sequential": {},
     "processes": {"n_jobs": 2},
     "packed": {"strategy": "packed"},
 }
+# As parameters: the "processes" cases go with the other tests that train in worker processes.
+STRATEGY_PARAMS = [
+    pytest.param(name, marks=worker_processes) if name == "processes" else name
+    for name in STRATEGIES
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +64,12 @@ def _stop_epoch(values, patience: int) -> int:
 
 
 @pytest.mark.parametrize("restore", [True, False])
-@pytest.mark.parametrize("strategy", list(STRATEGIES))
+@pytest.mark.parametrize("strategy", STRATEGY_PARAMS)
 def test_members_hold_the_epoch_their_statistics_name(strategy, restore, data):
     X, y, X_val, y_val = data
     # A large learning rate makes validation loss rise and fall, so best is rarely last.
     clf = BaggedKerasClassifier(
-        dense_classifier, n_estimators=3, epochs=6, random_state=0,
+        dense_classifier, n_estimators=2, epochs=6, random_state=0,
         restore_best_weights=restore, model__learning_rate=0.5, **STRATEGIES[strategy],
     ).fit(X, y, validation_data=(X_val, y_val))  # fmt: skip
     stats = clf.fit_statistics_
@@ -83,9 +89,10 @@ def test_members_hold_the_epoch_their_statistics_name(strategy, restore, data):
 @pytest.mark.parametrize("strategy", ["sequential", "packed"])
 def test_patience_stops_each_member_where_its_own_history_says(strategy, data):
     X, y, X_val, y_val = data
+    # A learning rate this large makes members stop after a few epochs (3 to 18 here).
     clf = BaggedKerasClassifier(
-        dense_classifier, n_estimators=4, epochs=40, patience=2, random_state=0,
-        model__learning_rate=0.2, **STRATEGIES[strategy],
+        dense_classifier, n_estimators=3, epochs=40, patience=2, random_state=0,
+        model__learning_rate=0.3, **STRATEGIES[strategy],
     ).fit(X, y, validation_data=(X_val, y_val))  # fmt: skip
     epochs = [len(h["val_loss"]) for h in clf.histories_]
     for member, history in zip(clf.estimators_, clf.histories_):
@@ -231,7 +238,7 @@ def test_resumed_callbacks_keep_their_configuration(data):
 # -- divergence ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("strategy", list(STRATEGIES))
+@pytest.mark.parametrize("strategy", STRATEGY_PARAMS)
 def test_a_member_whose_loss_becomes_infinite_stops_the_fit_naming_member_epoch_and_causes(
     strategy, data
 ):

@@ -1,0 +1,92 @@
+"""Importing Keras without its backend's start-up log lines.
+
+TensorFlow 2.20 and later write a handful of C++ log lines to stderr while
+they load ("oneDNN custom operations are on", "Could not find cuda drivers",
+the CPU instruction sets) and, at the first device query, "failed call to
+cuInit: ... CUDA error" on a machine without a GPU. The first ones come
+before TensorFlow has set up its logging, so ``TF_CPP_MIN_LOG_LEVEL`` cannot
+silence them. They describe the machine, not a problem, yet the error line
+reads as a failure.
+
+:func:`import_keras` imports Keras (and so its backend) with stderr's file
+descriptor pointed at a temporary file, then writes back every line that is
+not one of those start-up lines, so nothing else written meanwhile is lost.
+No setting is changed: neither the environment, nor TensorFlow's or
+Python's logging. ``TF_CPP_MIN_LOG_LEVEL=0`` (TensorFlow's own switch for
+"show me every log line") turns the filter off. The package's ``__init__``
+and the command line import the backend through here; once Keras is
+imported, this does nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+from types import ModuleType
+from typing import Iterator
+
+# absl's line prefix after the level letter: date, time (or seconds since 1970), thread, file:line]
+_ABSL = r"\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "
+START_UP_LINE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called"
+    rf"|[IW]{_ABSL}"  # information and warnings
+    rf"|E{_ABSL}.*(cuInit|Unable to register cu\w+ factory)"  # errors that mean "no GPU"
+    r"|To enable the following instructions: "  # the CPU features line's second line
+)
+
+
+def import_keras() -> ModuleType:
+    """Import and return Keras, leaving out the backend's start-up log lines.
+
+    Returns
+    -------
+    module
+        The ``keras`` module.
+    """
+    if "keras" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        import keras
+
+        return keras
+    with _start_up_lines_left_out():
+        import keras
+
+        # Keras's set_random_seed, which every fit calls, imports TensorFlow
+        # whenever it is installed, under every backend: import it here, so
+        # that its start-up lines are left out under JAX too.
+        if importlib.util.find_spec("tensorflow") is not None:
+            import tensorflow as tf
+
+            if keras.backend.backend() == "tensorflow":
+                tf.config.list_physical_devices()  # its "cuInit" line, now, not mid-fit
+    return keras
+
+
+@contextlib.contextmanager
+def _start_up_lines_left_out() -> Iterator[None]:
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no file descriptor 2 (an embedded Python)
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [
+                line
+                for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                if not START_UP_LINE.match(line)
+            ]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()

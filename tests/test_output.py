@@ -1,0 +1,132 @@
+"""Quiet by default: no backend start-up lines or retracing warnings; warnings only for problems."""
+
+import logging
+import os
+import subprocess
+import sys
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from sklearn.model_selection import ShuffleSplit
+
+import sk_kerasbag
+from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier
+from sk_kerasbag._backend import START_UP_LINE, _start_up_lines_left_out
+
+from .builders import dense_classifier
+
+# Lines TensorFlow 2.21 writes while it loads and at its first device query.
+START_UP = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796191523.977620    1809 port.cc:153] oneDNN custom operations are on.",
+    "I0000 00:00:1796191523.978431    1809 cudart_stub.cc:31] Could not find cuda drivers on "
+    "your machine, GPU will not be used.",
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild "
+    "TensorFlow with the appropriate compiler flags.",
+    "E0000 00:00:1796191535.609123    1818 cuda_platform.cc:52] failed call to cuInit: "
+    "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+]
+NOT_START_UP = [
+    "E0000 00:00:1796191535.609123    1818 op_kernel.cc:1] INVALID_ARGUMENT: a real error",
+    "Traceback (most recent call last):",
+    "UserWarning: something the user should see",
+]
+
+
+@pytest.mark.parametrize("line", START_UP)
+def test_start_up_lines_are_recognised(line):
+    assert START_UP_LINE.match(line)
+
+
+@pytest.mark.parametrize("line", NOT_START_UP)
+def test_other_lines_are_not(line):
+    assert not START_UP_LINE.match(line)
+
+
+def test_only_start_up_lines_are_left_out_and_the_rest_is_written_back_in_order(capfd):
+    with _start_up_lines_left_out():
+        for line in (START_UP[1], NOT_START_UP[0], START_UP[4], NOT_START_UP[1]):
+            os.write(2, (line + "\n").encode())
+        print("from Python", file=sys.stderr)
+    lines = capfd.readouterr().err.splitlines()
+    assert [line for line in lines if line != "from Python"] == NOT_START_UP[:2]
+    assert "from Python" in lines
+
+
+def test_importing_the_package_loads_no_backend_and_its_first_use_prints_nothing():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = (
+        "import sys\n"
+        "import sk_kerasbag\n"
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n"
+        "from sk_kerasbag import BaggedKerasClassifier\n"
+        "print('keras' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[]", "True"]
+    assert done.stderr == ""
+
+
+def test_public_names_resolve_and_are_listed():
+    for name in sk_kerasbag.__all__:
+        assert getattr(sk_kerasbag, name) is not None
+    assert set(sk_kerasbag.__all__) <= set(dir(sk_kerasbag))
+    assert sk_kerasbag.BaggedKerasClassifier.__module__ == "sk_kerasbag.bagging"
+    with pytest.raises(AttributeError, match="no attribute 'BaggedClassifier'"):
+        sk_kerasbag.BaggedClassifier
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.rand(80, 4).astype(np.float32)
+    return X, (X[:, 0] > 0.5).astype(int)
+
+
+def test_predicting_with_many_members_does_not_retrace(data, capfd):
+    X, y = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=7, epochs=1, random_state=0)
+    clf.fit(X, y)
+    capfd.readouterr()
+    # Several sizes: each member compiles its forward pass for few batch shapes.
+    for rows in (3, 5, 80, 1, 60):
+        clf.predict_proba(X[:rows])
+    assert "retracing" not in capfd.readouterr().err
+
+
+def test_predictions_do_not_depend_on_how_rows_are_batched(data):
+    X, y = data
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1, random_state=0)
+    whole = clf.fit(X, y).predict_proba(X)
+    one_by_one = np.concatenate([clf.predict_proba(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(one_by_one, whole, rtol=1e-6, atol=1e-7)
+    assert keras.backend.backend() != "tensorflow" or all(
+        hasattr(m, "_sk_kerasbag_inference") for m in clf.estimators_
+    )
+
+
+def test_rows_left_out_of_every_bootstrap_sample_are_no_warning(data, caplog):
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with caplog.at_level(logging.INFO, logger="sk_kerasbag"):
+            clf = BaggedKerasClassifier(
+                dense_classifier, n_estimators=2, epochs=1, oob_score=True, random_state=0
+            ).fit(X, y)
+    uncovered = np.isnan(clf.oob_decision_function_).any(axis=1).sum()
+    assert uncovered > 0  # two bootstrap samples leave about 40% of rows in both
+    assert [r.levelname for r in caplog.records if "never held out" in r.getMessage()] == ["INFO"]
+    assert np.isfinite(clf.oob_score_)
+
+
+def test_a_splitter_that_holds_rows_out_never_warns(data):
+    X, y = data
+    clf = KFoldKerasClassifier(
+        dense_classifier, cv=ShuffleSplit(n_splits=2, test_size=0.2, random_state=0), epochs=1
+    )
+    with pytest.warns(UserWarning, match=r"rows were never held out.*does not hold every row"):
+        clf.fit(X, y)
+    assert np.isnan(clf.oof_proba_).any()
