@@ -216,11 +216,9 @@ def test_members_train_on_a_dask_cluster(data, tmp_path, monkeypatch):
     log.unlink()
     # Worker processes must import the test builders, as joblib's loky workers can.
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))
-    # One worker process: each started one imports Keras and its backend, and the
-    # test asks only that members are built and trained there, not here.
     with (
         distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster),
     ):

@@ -69,7 +69,7 @@ def test_members_hold_the_epoch_their_statistics_name(strategy, restore, data):
     X, y, X_val, y_val = data
     # A large learning rate makes validation loss rise and fall, so best is rarely last.
     clf = BaggedKerasClassifier(
-        dense_classifier, n_estimators=2, epochs=6, random_state=0,
+        dense_classifier, n_estimators=3, epochs=6, random_state=0,
         restore_best_weights=restore, model__learning_rate=0.5, **STRATEGIES[strategy],
     ).fit(X, y, validation_data=(X_val, y_val))  # fmt: skip
     stats = clf.fit_statistics_
