@@ -375,9 +375,12 @@ def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarr
     outputs = []
     for start in range(0, len(X), batch_size):
         batch = X[start : start + batch_size]
-        rows = min(batch_size, 1 << (len(batch) - 1).bit_length())
-        padding = np.zeros((rows - len(batch), *batch.shape[1:]), dtype=batch.dtype)
-        outputs.append(np.asarray(forward(np.concatenate([batch, padding])))[: len(batch)])
+        n = len(batch)
+        rows = min(batch_size, 1 << (n - 1).bit_length())
+        if rows > n:  # full batches go as they are, without a copy
+            padding = np.zeros((rows - n, *batch.shape[1:]), dtype=batch.dtype)
+            batch = np.concatenate([batch, padding])
+        outputs.append(np.asarray(forward(batch))[:n])
     return np.concatenate(outputs).astype(np.float64, copy=False)
 
 

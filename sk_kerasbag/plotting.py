@@ -228,12 +228,12 @@ def _heldout_score(estimator: Any) -> tuple[str, float | None]:
     """The ensemble's held-out score and what it is ("out-of-bag accuracy", ...), if it has one."""
     from sklearn.base import is_classifier
 
-    measure = "accuracy" if is_classifier(estimator) else "R²"
-    for attribute, kind in (("oob_score_", "out-of-bag"), ("oof_score_", "out-of-fold")):
-        score = getattr(estimator, attribute, None)
-        if score is not None and np.isfinite(score):
-            return f"{kind} {measure}", float(score)
-    return "", None
+    attribute = getattr(estimator, "_heldout_score_attribute", "")  # oob_score_ or oof_score_
+    score = getattr(estimator, attribute, None)
+    if score is None or not np.isfinite(score):
+        return "", None
+    kind = "out-of-bag" if attribute.startswith("oob") else "out-of-fold"
+    return f"{kind} {'accuracy' if is_classifier(estimator) else 'R²'}", float(score)
 
 
 def _readable_scale(ax: Axes, curves: list) -> None:

@@ -254,7 +254,10 @@ def test_a_member_whose_loss_becomes_infinite_stops_the_fit_naming_member_epoch_
 
 def test_a_learning_rate_too_high_is_caught_at_the_epoch_it_diverges(data):
     X, y, _, _ = data
-    clf = KFoldKerasClassifier(sgd_classifier, n_splits=2, epochs=5, model__learning_rate=1e12)
+    # Seeded: unseeded, about one fit in seven had member 2 diverge first (in epoch 1 too).
+    clf = KFoldKerasClassifier(
+        sgd_classifier, n_splits=2, epochs=5, model__learning_rate=1e12, random_state=0
+    )
     if keras.backend.backend() == "tensorflow":
         with pytest.raises(NotFiniteError, match="Member 1 diverged in epoch 1") as caught:
             clf.fit(X, y)
