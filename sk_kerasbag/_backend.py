@@ -29,12 +29,17 @@ import tempfile
 from types import ModuleType
 from typing import Iterator
 
-# absl's line prefix after the level letter: date, time (or seconds since 1970), thread, file:line]
-_ABSL = r"\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "
+# A log line's prefix, for level letters L: absl's (TensorFlow 2.20 and later:
+# level, date, time or seconds since 1970, thread, file:line]) or TensorFlow's
+# older one (date, time: level file:line]).
+_PREFIX = (
+    r"(?:[{L}]\d{{4}} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "
+    r"|\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [{L}] \S+:\d+\] )"
+)
 START_UP_LINE = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called"
-    rf"|[IW]{_ABSL}"  # information and warnings
-    rf"|E{_ABSL}.*(cuInit|Unable to register cu\w+ factory)"  # errors that mean "no GPU"
+    f"|{_PREFIX.format(L='IW')}"  # information and warnings
+    f"|{_PREFIX.format(L='E')}.*(cuInit|Unable to register cu\\w+ factory)"  # "no GPU" errors
     r"|To enable the following instructions: "  # the CPU features line's second line
 )
 

@@ -27,9 +27,15 @@ START_UP = [
     "TensorFlow with the appropriate compiler flags.",
     "E0000 00:00:1796191535.609123    1818 cuda_platform.cc:52] failed call to cuInit: "
     "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+    # TensorFlow 2.16's format
+    "2026-12-02 10:04:08.730705: W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:38] "
+    "TF-TRT Warning: Could not find TensorRT",
+    "2026-12-02 10:04:08.730705: E external/local_xla/xla/stream_executor/cuda/cuda_dnn.cc:9261] "
+    "Unable to register cuDNN factory: Attempting to register factory for plugin cuDNN",
 ]
 NOT_START_UP = [
     "E0000 00:00:1796191535.609123    1818 op_kernel.cc:1] INVALID_ARGUMENT: a real error",
+    "2026-12-02 10:04:08.730705: E tensorflow/core/op_kernel.cc:1] a real error",
     "Traceback (most recent call last):",
     "UserWarning: something the user should see",
 ]
