@@ -351,12 +351,14 @@ def _rows(X, y, sample_weight, idx) -> tuple[Any, Any, Any]:
 def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarray:
     """Run ``model`` on ``X`` in inference mode, batch by batch.
 
-    Each batch is padded to a power of two rows (at most ``batch_size``), so
-    a member's compiled forward pass sees a few batch shapes over its life
-    instead of a new one for every last, partial batch, and each new shape
-    costs a trace (TensorFlow) or a compilation (JAX). The function is built
-    on the first call and reused after, without the data pipeline that
-    ``model.predict`` sets up on every call.
+    A partial batch is padded with zero rows to ``batch_size``, so a
+    member's compiled forward pass sees one batch shape over its life: each
+    new shape would cost a trace (TensorFlow) or a compilation (JAX), and,
+    with one shape, a row's output does not depend on the rows predicted
+    with it, bit for bit (a matrix product of another shape may round
+    differently). The price is at most one batch of work per call. The
+    function is built on the first call and reused after, without the data
+    pipeline that ``model.predict`` sets up on every call.
 
     Parameters
     ----------
@@ -376,9 +378,8 @@ def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarr
     for start in range(0, len(X), batch_size):
         batch = X[start : start + batch_size]
         n = len(batch)
-        rows = min(batch_size, 1 << (n - 1).bit_length())
-        if rows > n:  # full batches go as they are, without a copy
-            padding = np.zeros((rows - n, *batch.shape[1:]), dtype=batch.dtype)
+        if n < batch_size:  # full batches go as they are, without a copy
+            padding = np.zeros((batch_size - n, *batch.shape[1:]), dtype=batch.dtype)
             batch = np.concatenate([batch, padding])
         outputs.append(np.asarray(forward(batch))[:n])
     return np.concatenate(outputs).astype(np.float64, copy=False)

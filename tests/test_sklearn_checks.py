@@ -23,7 +23,7 @@ from sk_kerasbag import (
 from .builders import dense_classifier, dense_regressor
 
 # With a routed builder argument set, as users set them: every check must hold with it.
-FAST = dict(epochs=6, batch_size=64, random_state=0, model__hidden=32)
+FAST = dict(epochs=2, batch_size=16, random_state=0, model__hidden=32)
 
 ESTIMATORS_BY_BACKEND = {
     "tensorflow": [
