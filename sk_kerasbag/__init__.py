@@ -3,7 +3,7 @@
 The public names are imported on first use (PEP 562), so that ``import
 sk_kerasbag`` and the command line's ``--help`` and ``--version`` do not
 load Keras and its backend; the first use loads them without the backend's
-start-up log lines (see ``sk_kerasbag._backend``).
+start-up log lines (every module takes Keras from ``sk_kerasbag._keras``).
 """
 
 from __future__ import annotations
@@ -33,13 +33,18 @@ _PUBLIC = {
 __all__ = ["__version__", *_PUBLIC]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'sk_kerasbag' has no attribute {name!r}")
-    from ._backend import import_keras
+# The public modules, reachable as attributes (``sk_kerasbag.persistence``)
+# without an import of their own, as when ``__init__`` imported them all.
+_MODULES = {*_PUBLIC.values(), "cli", "experiment", "models", "reporting"}
 
-    import_keras()
-    value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'sk_kerasbag' has no attribute {name!r}")
     globals()[name] = value  # later lookups skip __getattr__
     return value
 

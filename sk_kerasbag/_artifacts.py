@@ -33,7 +33,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import keras
 import numpy as np
 
 from ._files import (
@@ -50,6 +49,7 @@ from ._files import (
     write_csv,
     write_json,
 )
+from ._keras import keras
 from ._members import MemberPlan, TrainedMember
 from .folders import ImageFiles
 from .persistence import RUN_CONTROL, describe_params

@@ -38,10 +38,10 @@ import hashlib
 from numbers import Real
 from typing import Any, Iterator
 
-import keras
 import numpy as np
 
 from ._batches import SequenceBatches, chunks, fit_inputs, in_memory
+from ._keras import keras
 
 __all__ = ["make_augmentation", "stream_seed"]
 

@@ -13,9 +13,10 @@ descriptor pointed at a temporary file, then writes back every line that is
 not one of those start-up lines, so nothing else written meanwhile is lost.
 No setting is changed: neither the environment, nor TensorFlow's or
 Python's logging. ``TF_CPP_MIN_LOG_LEVEL=0`` (TensorFlow's own switch for
-"show me every log line") turns the filter off. The package's ``__init__``
-and the command line import the backend through here; once Keras is
-imported, this does nothing.
+"show me every log line") turns the filter off. Every module of the package
+takes Keras from ``sk_kerasbag._keras``, which imports it through here (so
+do joblib's and Dask's workers, which import those modules); once Keras
+and TensorFlow are imported, this does nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from types import ModuleType
 from typing import Iterator
 
@@ -42,6 +44,7 @@ START_UP_LINE = re.compile(
     f"|{_PREFIX.format(L='E')}.*(cuInit|Unable to register cu\\w+ factory)"  # "no GPU" errors
     r"|To enable the following instructions: "  # the CPU features line's second line
 )
+_lock = threading.Lock()
 
 
 def import_keras() -> ModuleType:
@@ -52,22 +55,29 @@ def import_keras() -> ModuleType:
     module
         The ``keras`` module.
     """
-    if "keras" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
-        import keras
-
-        return keras
-    with _start_up_lines_left_out():
-        import keras
-
-        # Keras's set_random_seed, which every fit calls, imports TensorFlow
-        # whenever it is installed, under every backend: import it here, so
-        # that its start-up lines are left out under JAX too.
+    # Keras's set_random_seed, which every fit calls, imports TensorFlow
+    # whenever it is installed, under every backend: it is imported here too,
+    # so that its start-up lines are left out under JAX (and when the user
+    # imported Keras, but not yet TensorFlow, before using the package).
+    with _lock:  # two threads' first uses must not nest the redirection of stderr
+        wanted = ["keras"]
         if importlib.util.find_spec("tensorflow") is not None:
-            import tensorflow as tf
+            wanted.append("tensorflow")
+        if all(name in sys.modules for name in wanted) or (
+            os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0"
+        ):
+            import keras
 
-            if keras.backend.backend() == "tensorflow":
-                tf.config.list_physical_devices()  # its "cuInit" line, now, not mid-fit
-    return keras
+            return keras
+        with _start_up_lines_left_out():
+            import keras
+
+            if "tensorflow" in wanted:
+                import tensorflow as tf
+
+                if keras.backend.backend() == "tensorflow":
+                    tf.config.list_physical_devices()  # its "cuInit" line, now, not mid-fit
+        return keras
 
 
 @contextlib.contextmanager
@@ -78,20 +88,22 @@ def _start_up_lines_left_out() -> Iterator[None]:
     except (OSError, ValueError, AttributeError):  # no file descriptor 2 (an embedded Python)
         yield
         return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [
-                line
-                for line in captured.read().decode(errors="replace").splitlines(keepends=True)
-                if not START_UP_LINE.match(line)
-            ]
-            if kept:
-                sys.stderr.write("".join(kept))
+    try:
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            finally:
                 sys.stderr.flush()
+                os.dup2(saved, 2)
+                captured.seek(0)
+                kept = [
+                    line
+                    for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                    if not START_UP_LINE.match(line)
+                ]
+                if kept:
+                    sys.stderr.write("".join(kept))
+                    sys.stderr.flush()
+    finally:
+        os.close(saved)

@@ -31,7 +31,6 @@ from dataclasses import replace
 from numbers import Integral, Real
 from typing import Any, Callable
 
-import keras
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator
@@ -64,6 +63,7 @@ from ._fixes import (
     check_sample_weight,
     validate_parameter_constraints,
 )
+from ._keras import keras
 from ._members import (
     MemberPlan,
     TrainedMember,
@@ -401,7 +401,15 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
                 "their held-out predictions are NaN and they are left out of the held-out score."
             )
             if self._every_row_held_out:
-                warnings.warn(message + " The splitter does not hold every row out once.")
+                warnings.warn(
+                    message + " The splitter does not hold every row out once.", stacklevel=2
+                )
+            elif not covered.any():  # no held-out score at all: say so, as scikit-learn does
+                warnings.warn(
+                    message + " No member held out any row (bootstrap=False with "
+                    "max_samples=1.0 trains every member on all rows).",
+                    stacklevel=2,
+                )
             else:  # random draws: 5 bootstrap members leave about 10% of rows in every sample
                 logger.info(message)
         with np.errstate(invalid="ignore", divide="ignore"):

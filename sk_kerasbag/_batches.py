@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterator
 
-import keras
 import numpy as np
+
+from ._keras import keras
 
 __all__ = ["RowBatches", "SequenceBatches", "chunks", "fit_inputs", "in_memory"]
 

@@ -13,7 +13,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import keras
+from ._keras import keras
 
 ROUTE_PREFIX = "model__"
 

@@ -27,10 +27,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import keras
 import numpy as np
 
 from ._fixes import callback_model, metric_direction, seed_states
+from ._keras import keras
 from .exceptions import NotFiniteError
 
 # Metric names (without "val_") for which a larger value is better; anything

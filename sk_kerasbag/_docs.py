@@ -111,7 +111,9 @@ PARAMETERS = {
     "verbose": """verbose : int, default=0
         0 is silent; 1 shows a progress bar over members (with each one's
         latest validation score) and prints ``summary()`` after fit;
-        2 also shows Keras's per-epoch output. Warnings go through the
+        2 also shows Keras's per-epoch output. Problems the caller should act
+        on are ``UserWarning``s (``warnings.warn``); notes about the run (a
+        packing fallback, rows no bootstrap sample left out) go to the
         ``"sk_kerasbag"`` logger.""",
     "n_jobs": """n_jobs : int or None, default=None
         Members trained in parallel worker processes through joblib

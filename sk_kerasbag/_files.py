@@ -21,10 +21,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-import keras
 import numpy as np
 
 from ._fixes import safe_deserialization
+from ._keras import keras
 
 TEMPORARY_PREFIX = ".tmp-"
 
@@ -131,10 +131,12 @@ def exclusive(path: str | os.PathLike, what: str) -> Iterator[None]:
     try:
         yield
     finally:
-        # Removed while still held, so no one can lock this file after us.
-        Path(path).unlink(missing_ok=True)
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        try:
+            # Removed while still held, so no one can lock this file after us.
+            Path(path).unlink(missing_ok=True)
+        finally:  # a file that cannot be removed must not keep the lock held
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
 
 def _fsync(path: Path) -> None:

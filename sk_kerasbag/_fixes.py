@@ -20,8 +20,6 @@ import random
 import warnings
 from typing import Any, Callable, Iterator
 
-import keras
-
 # scikit-learn's own helpers, as its estimators use them: parameter
 # validation, the fit context that runs it, and the pieces of
 # cross_val_predict that oof_predict reuses.
@@ -42,6 +40,8 @@ from sklearn.utils.metaestimators import _safe_split as safe_split
 from sklearn.utils.validation import _check_method_params as check_method_params
 from sklearn.utils.validation import _check_sample_weight as check_sample_weight
 from sklearn.utils.validation import _num_samples as num_samples
+
+from ._keras import keras
 
 __all__ = [
     "HasMethods",

@@ -19,7 +19,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterator, NamedTuple, Protocol
 
-import keras
 import numpy as np
 
 from ._batches import release, replayable, start_at_epoch, validation_inputs
@@ -33,6 +32,7 @@ from ._callbacks import (
     member_callbacks,
 )
 from ._fixes import keras_default_seeds_from, symbolic_build
+from ._keras import keras
 from ._pickling import portable
 
 

@@ -29,13 +29,13 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-import keras
 import numpy as np
 
 from ._augmentation import ImageAugmentation, NoAugmentation
 from ._batches import release, validation_inputs
 from ._callbacks import Checkpointing, CheckpointStore, MemberProgress
 from ._fixes import compile_arguments, fused_adam, per_output, score_one_batch
+from ._keras import keras
 from ._members import (
     MemberPlan,
     MemberStore,

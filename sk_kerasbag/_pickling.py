@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import keras
+from ._keras import keras
 
 
 def portable(model: keras.Model) -> _PortableModel:

@@ -8,13 +8,14 @@ exit status 2 (as argparse does).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ._version import __version__
 
@@ -43,13 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # TensorFlow's C++ information lines (it reads this when it loads); the
     # start-up lines that ignore it are left out by _backend.import_keras.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    _show_package_warnings()
     from ._backend import import_keras
 
     import_keras()
-    if args.command == "run":
-        return run_file(args.experiment, check_only=args.check)
-    return run_demo(args.n_estimators, args.epochs, args.random_state, args.out)
+    with _package_warnings_shown():
+        if args.command == "run":
+            return run_file(args.experiment, check_only=args.check)
+        return run_demo(args.n_estimators, args.epochs, args.random_state, args.out)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,18 +138,28 @@ def _file(text: str) -> str:
     return text
 
 
-def _show_package_warnings() -> None:
+@contextlib.contextmanager
+def _package_warnings_shown() -> Iterator[None]:
     """Print the package's log warnings (a packing fallback, say) as ``WARNING: ...`` lines.
 
-    Only the ``sk_kerasbag`` logger gets a handler: the root logger, and so
-    other libraries' logging, are left as they are.
+    Only the ``sk_kerasbag`` logger gets a handler, and only while the
+    command runs: the root logger, other libraries' logging, and the logging
+    of a program that calls :func:`main` are left as they were.
     """
     logger = logging.getLogger("sk_kerasbag")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.WARNING)
+    if logger.handlers:  # the caller set up the package's logging: keep theirs
+        yield
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def run_file(path: str, check_only: bool = False) -> int:

@@ -7,7 +7,7 @@ keyword arguments that can be routed with ``model__<name>``.
 
 from __future__ import annotations
 
-import keras
+from ._keras import keras
 
 
 def basic_cnn(

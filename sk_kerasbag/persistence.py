@@ -27,7 +27,6 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-import keras
 import numpy as np
 
 from ._augmentation import Preprocessing
@@ -43,6 +42,7 @@ from ._files import (
     write_arrays,
     write_json,
 )
+from ._keras import keras
 from ._version import __version__
 
 FORMAT = "sk_kerasbag.estimator"

@@ -31,10 +31,12 @@ def plot_history(estimator: Any, metric: str = "loss", ax: Axes | None = None) -
     line and, when the member was validated, its ``val_<metric>`` curve as a
     dashed line of the same colour. Each member has one legend entry (its
     colour), and a line-style key tells training from validation curves.
-    A dot marks each member's held epoch. The y range follows the curves
-    after their first epoch when the first lies far outside them (a loss of
-    2 falling to 0.05, say), so the later epochs are not squashed together;
-    the first epoch's points then leave the plot.
+    A dot marks each member's held epoch. The y scale is chosen from the
+    data, so the later epochs are not squashed together: logarithmic when
+    every value is positive and they span more than a factor of 10 (a loss
+    of 2 falling to 0.05, say); otherwise, when the first epoch lies far
+    outside the later ones, the y range follows the curves after it, and the
+    first epoch's points leave the plot.
 
     Parameters
     ----------

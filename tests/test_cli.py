@@ -5,6 +5,7 @@ level unset, so that what they print is what a user sees.
 """
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -73,6 +74,9 @@ def test_demo_without_out_leaves_nothing_in_the_working_directory(tmp_path, monk
     (run,) = (tmp_path / "temporary").iterdir()
     assert run.name.startswith("sk-kerasbag-demo-")
     assert str(run / "ensemble") in capsys.readouterr().out
+    # main() in a program's own process leaves that program's logging as it was.
+    package_logger = logging.getLogger("sk_kerasbag")
+    assert package_logger.handlers == [] and package_logger.level == logging.NOTSET
 
 
 def test_help_and_version_answer_without_importing_a_backend():

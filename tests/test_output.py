@@ -61,19 +61,44 @@ def test_only_start_up_lines_are_left_out_and_the_rest_is_written_back_in_order(
     assert "from Python" in lines
 
 
-def test_importing_the_package_loads_no_backend_and_its_first_use_prints_nothing():
+FIRST_USES = {
+    "a public name": "from sk_kerasbag import BaggedKerasClassifier",
+    # What a joblib or Dask worker does first: import the module of a member's code.
+    "an inner module": "import sk_kerasbag._members",
+}
+
+
+@pytest.mark.parametrize("first_use", list(FIRST_USES))
+def test_importing_the_package_loads_no_backend_and_its_first_use_prints_nothing(first_use):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     code = (
         "import sys\n"
         "import sk_kerasbag\n"
         "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n"
-        "from sk_kerasbag import BaggedKerasClassifier\n"
+        f"{FIRST_USES[first_use]}\n"
         "print('keras' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["[]", "True"]
     assert done.stderr == ""
+
+
+def test_a_user_who_imported_keras_first_sees_no_tensorflow_lines_from_the_package():
+    # Under JAX, `import keras` loads no TensorFlow, but the package does
+    # (Keras's set_random_seed needs it): its start-up lines must be left out.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = (
+        "import os, sys\n"
+        "import keras\n"
+        "os.write(2, b'--- the user imported keras ---\\n')\n"
+        "from sk_kerasbag import BaggedKerasClassifier\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True"]
+    assert done.stderr.endswith("--- the user imported keras ---\n"), done.stderr
 
 
 def test_public_names_resolve_and_are_listed():
@@ -83,6 +108,9 @@ def test_public_names_resolve_and_are_listed():
     assert sk_kerasbag.BaggedKerasClassifier.__module__ == "sk_kerasbag.bagging"
     with pytest.raises(AttributeError, match="no attribute 'BaggedClassifier'"):
         sk_kerasbag.BaggedClassifier
+    # The public modules too, as attributes, without importing them first.
+    assert sk_kerasbag.persistence.load is sk_kerasbag.load
+    assert callable(sk_kerasbag.models.basic_cnn)
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +120,21 @@ def data():
     return X, (X[:, 0] > 0.5).astype(int)
 
 
-def test_predicting_with_many_members_does_not_retrace(data, capfd):
+def test_predicting_with_many_members_does_not_retrace(data, capfd, caplog):
     X, y = data
     clf = BaggedKerasClassifier(dense_classifier, n_estimators=7, epochs=1, random_state=0)
     clf.fit(X, y)
     capfd.readouterr()
+    caplog.clear()
     # Several sizes: each member compiles its forward pass for one batch shape.
     for rows in (3, 5, 80, 1, 60):
         clf.predict_proba(X[:rows])
-    assert "retracing" not in capfd.readouterr().err
+    # TensorFlow's warning goes to its logger (caplog, under pytest) or to stderr.
+    assert "retracing" not in capfd.readouterr().err + caplog.text
+    if keras.backend.backend() == "tensorflow":
+        forwards = [m._sk_kerasbag_inference for m in clf.estimators_]
+        traces = [forward.experimental_get_tracing_count() for forward in forwards]
+        assert traces == [1] * 7
 
 
 def test_predictions_do_not_depend_on_how_rows_are_batched(data):
@@ -130,7 +164,18 @@ def test_rows_left_out_of_every_bootstrap_sample_are_no_warning(data, caplog):
     assert np.isfinite(clf.oob_score_)
 
 
-def test_a_splitter_that_holds_rows_out_never_warns(data):
+def test_bagging_that_holds_no_row_out_warns(data):
+    X, y = data
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, bootstrap=False, max_samples=1.0, oob_score=True,
+        epochs=1, random_state=0,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="80 of 80 rows were never held out.*No member held"):
+        clf.fit(X, y)
+    assert np.isnan(clf.oob_score_)
+
+
+def test_a_splitter_that_leaves_rows_out_of_every_held_out_fold_warns(data):
     X, y = data
     clf = KFoldKerasClassifier(
         dense_classifier, cv=ShuffleSplit(n_splits=2, test_size=0.2, random_state=0), epochs=1

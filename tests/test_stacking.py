@@ -186,7 +186,9 @@ def test_prefit_needs_folds_that_partition_the_rows(iris):
     X, y, _ = iris
     kfold = KFoldKerasClassifier(
         dense_classifier, cv=ShuffleSplit(2, test_size=0.3, random_state=0), **FAST
-    ).fit(X, y)
+    )
+    with pytest.warns(UserWarning, match="never held out"):  # fit says so already
+        kfold.fit(X, y)
     with pytest.raises(ValueError, match="hold out every row exactly once"):
         oof_predict(kfold, X, y, cv="prefit")
 
