@@ -43,14 +43,15 @@ def device_summary() -> str:
         return ""
 
 
+CONTENDERS = common.contenders_for(use_scikeras=False)  # loop, sequential, packed
+
+
 def run(name: str, X, y, X_test, rows, seeds, members: int, epochs: int):
     """(fit seconds, predict seconds) of one contender at one member count."""
     gc.collect()
-    if name == "loop":
-        fit_s, predict_s, _, _ = common.run_loop(X, y, X_test, rows, seeds, epochs)
-        return fit_s, predict_s
-    fit_s, predict_s, _, fitted = common.run_library(X, y, X_test, members, epochs, name)
-    common.check_same_plan(fitted, rows, seeds)
+    fit_s, predict_s, _, fitted = CONTENDERS[name](X, y, X_test, rows, seeds, members, epochs)
+    if name != "loop":
+        common.check_same_plan(fitted, rows, seeds)
     return fit_s, predict_s
 
 

@@ -63,20 +63,18 @@ def import_keras() -> ModuleType:
         wanted = ["keras"]
         if importlib.util.find_spec("tensorflow") is not None:
             wanted.append("tensorflow")
-        if all(name in sys.modules for name in wanted) or (
-            os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0"
-        ):
-            import keras
+        loaded = all(name in sys.modules for name in wanted)
+        if not loaded and os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
+            with _start_up_lines_left_out():
+                import keras
 
-            return keras
-        with _start_up_lines_left_out():
-            import keras
+                if "tensorflow" in wanted:
+                    import tensorflow as tf
 
-            if "tensorflow" in wanted:
-                import tensorflow as tf
+                    if keras.backend.backend() == "tensorflow":
+                        tf.config.list_physical_devices()  # its "cuInit" line, now, not mid-fit
+        import keras
 
-                if keras.backend.backend() == "tensorflow":
-                    tf.config.list_physical_devices()  # its "cuInit" line, now, not mid-fit
         return keras
 
 

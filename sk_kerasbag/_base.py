@@ -401,17 +401,17 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
                 "their held-out predictions are NaN and they are left out of the held-out score."
             )
             if self._every_row_held_out:
-                warnings.warn(
-                    message + " The splitter does not hold every row out once.", stacklevel=2
-                )
+                reason = " The splitter does not hold every row out once."
             elif not covered.any():  # no held-out score at all: say so, as scikit-learn does
-                warnings.warn(
-                    message + " No member held out any row (bootstrap=False with "
-                    "max_samples=1.0 trains every member on all rows).",
-                    stacklevel=2,
+                reason = (
+                    " No member held out any row (bootstrap=False with "
+                    "max_samples=1.0 trains every member on all rows)."
                 )
             else:  # random draws: 5 bootstrap members leave about 10% of rows in every sample
+                reason = None
                 logger.info(message)
+            if reason is not None:
+                warnings.warn(message + reason, stacklevel=2)
         with np.errstate(invalid="ignore", divide="ignore"):
             heldout = totals / counts[:, None]
         setattr(self, self._heldout_attribute, self._format_output(heldout))
