@@ -45,7 +45,6 @@ from ._augmentation import (
     make_augmentation,
     stream_seed,
 )
-from ._batches import chunks
 from ._builder import (
     ROUTE_PREFIX,
     OutputSpec,
@@ -70,13 +69,14 @@ from ._members import (
     Training,
     build_member,
     fit_member,
-    predict_rows,
+    predict_members,
     seeded,
 )
 from ._packing import fit_packed, packing_obstacle
 from ._pickling import check_portable, portable, unwrap
 from ._processes import run_in_worker
 from ._splitting import carve_validation
+from ._vectorised import data_obstacle, shared_forward
 from .exceptions import NotFiniteError
 from .persistence import SaveMixin
 from .reporting import format_table, member_statistics, statistics_table, track_members
@@ -110,7 +110,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "save_dir": [str, os.PathLike, None],
         "resume": ["boolean"],
-        "strategy": [StrOptions({"sequential", "packed"})],
+        "strategy": [StrOptions({"sequential", "packed", "auto"})],
         "patience": [Interval(Integral, 0, None, closed="left"), None],
         "monitor": [str],
         "restore_best_weights": ["boolean"],
@@ -217,14 +217,14 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         splits = self._split_rows(X, y_codes, groups, rng)
         plans = self._plan_members(splits, rng)
-        builder = self._probe(plans[0].seed)
+        builder = self._probe(plans[0].seed, X)
         y_fit = self._encode_target(y_codes)
         validation = self._validation_data(validation_data)
 
         with self._run_folder(X, y_codes, sample_weight, validation, groups) as run:
             if run is not None:
                 splits, plans = run.adopt_plans(splits, plans)
-            results = self._train_members(
+            results, self.fit_strategy_ = self._train_members(
                 builder, X, y_fit, sample_weight, plans, augmentation, validation, run
             )
             self.fit_statistics_ = statistics_table([member_statistics(m) for m in results])
@@ -243,7 +243,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             self.summary()
         return self
 
-    def _probe(self, seed: int) -> Callable[[], keras.Model]:
+    def _probe(self, seed: int, X) -> Callable[[], keras.Model]:
         """Build one throw-away member and check it; return the builder members are built with.
 
         So that a broken builder, or a model that does not fit the data, fails
@@ -259,20 +259,17 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         with seeded(seed):
             probe = build_member(builder, seed)
         check_input_shape(probe, self.input_shape_, builder)
-        if self._trains_in_workers():
+        if self._trains_in_workers(X):
             check_portable(probe)  # members come back from worker processes
         self._output_spec = OutputSpec.of(probe, output_of(probe, self.input_shape_, builder))
         self._check_output(self._output_spec)
         return builder
 
-    def _trains_in_workers(self) -> bool:
+    def _trains_in_workers(self, X) -> bool:
         """Whether members are trained in other processes (and so pickled back)."""
         if effective_n_jobs(self.n_jobs) == 1:
             return False
-        if self.strategy != "packed":
-            return True
-        augmentation = make_augmentation(self.augmentation)
-        return packing_obstacle(callbacks=self.callbacks, augmentation=augmentation) is not None
+        return self._strategy(X, make_augmentation(self.augmentation), quiet=True) == "sequential"
 
     def _check_model(self, X, y=None) -> None:
         """Everything ``fit`` checks before training (the data, one built member); train nothing.
@@ -283,12 +280,12 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         check_callbacks(self.callbacks)
         X, y = self._validate_training_data(X, y)
         self._validate_target(y, None)
-        self._probe(0)
+        self._probe(0, X)
 
     def _train_members(
         self, builder, X, y_fit, sample_weight, plans, augmentation, validation, run
-    ) -> list[TrainedMember]:
-        """Train (or reload from the run folder) every member: packed, or one by one."""
+    ) -> tuple[list[TrainedMember], str]:
+        """Train (or reload from the run folder) every member; return them and how they trained."""
         training = Training(
             augmentation=augmentation,
             validation_data=validation,
@@ -298,19 +295,11 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             callbacks=self.callbacks,
         )
         files = None if run is None else [run.member(k) for k in range(len(plans))]
-        if self.strategy == "packed":
-            obstacle = packing_obstacle(callbacks=self.callbacks, augmentation=augmentation)
-            if obstacle is None:
-                checkpoints = None if run is None else run.packed_checkpoints()
-                training = replace(training, verbose=2 if self.verbose >= 1 else 0)
-                return fit_packed(
-                    builder, X, y_fit, sample_weight, plans, training, files, checkpoints
-                )
-            logger.warning(
-                "strategy='packed' is not possible here (%s); training the members one "
-                "after another instead.",
-                obstacle,
-            )
+        strategy = self._strategy(X, augmentation)
+        if strategy == "packed":
+            checkpoints = None if run is None else run.packed_checkpoints()
+            training = replace(training, verbose=2 if self.verbose >= 1 else 0)
+            return fit_packed(builder, X, y_fit, sample_weight, plans, training, files, checkpoints)
         training = replace(training, verbose=2 if self.verbose >= 2 else 0)
         stores = files or [None] * len(plans)
         jobs = (
@@ -321,7 +310,27 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         )
         # As a generator, so that progress shows as each member finishes.
         finished = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
-        return list(track_members(finished, len(plans), enabled=self.verbose >= 1))
+        return list(track_members(finished, len(plans), enabled=self.verbose >= 1)), "sequential"
+
+    def _strategy(self, X, augmentation, quiet: bool = False) -> str:
+        """``"packed"`` or ``"sequential"``: what ``strategy`` comes to for this fit.
+
+        ``"auto"`` packs when the data let members share one compiled step (see
+        ``_vectorised``), else trains them one by one (in ``n_jobs`` processes).
+        """
+        obstacle = packing_obstacle(callbacks=self.callbacks, augmentation=augmentation)
+        if self.strategy == "auto":
+            shared = obstacle is None and data_obstacle(X, augmentation) is None
+            return "packed" if shared else "sequential"
+        if self.strategy == "packed" and obstacle is not None:
+            if not quiet:
+                logger.warning(
+                    "strategy='packed' is not possible here (%s); training the members one "
+                    "after another instead.",
+                    obstacle,
+                )
+            return "sequential"
+        return self.strategy
 
     def _run_folder(self, X, y_codes, sample_weight, validation, groups):
         """The run folder in ``save_dir`` (locked while fitting), or None without ``save_dir``."""
@@ -390,10 +399,11 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         """Average each row's predictions over the members that never saw it."""
         totals = np.zeros((len(X), self._n_output_columns()))
         counts = np.zeros(len(X))
-        for k, plan in enumerate(plans):
-            if len(plan.heldout_idx):
-                totals[plan.heldout_idx] += self._soft_vote(X.take(plan.heldout_idx, axis=0), [k])
-                counts[plan.heldout_idx] += 1
+        members = [k for k, plan in enumerate(plans) if len(plan.heldout_idx)]
+        rows = [X.take(plans[k].heldout_idx, axis=0) for k in members]
+        for k, output in zip(members, self._outputs_of(members, rows)):
+            totals[plans[k].heldout_idx] += output
+            counts[plans[k].heldout_idx] += 1
         covered = counts > 0
         if not covered.all():
             message = (
@@ -465,7 +475,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         row = np.zeros((1, *shape), dtype=np.float32)
         for k in range(n):
             try:
-                output = self._member_output(k, row, None, 0)
+                (output,) = self._members_output([k], [row], None, 0)
             except NotFiniteError:
                 continue
             if output.shape != (1, self._n_output_columns()):
@@ -515,32 +525,44 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             predictions (regressors, one column per target).
         """
         X = self._validate_predict_input(X)
-        passes = self._prediction_passes(X)
-        members = range(len(self.estimators_))
-        return np.concatenate(
-            [
-                np.stack([self._member_output(k, X[rows], *passes) for k in members], axis=1)
-                for rows in chunks(len(X), self._prediction_chunk_rows)
-            ]
-        ).transpose(1, 0, 2)
+        members = list(range(len(self.estimators_)))
+        return np.stack(self._outputs_of(members, [X] * len(members)))
 
     def _mean_member_output(self, X) -> np.ndarray:
-        """Soft vote: the mean of the members' outputs."""
-        return self._soft_vote(self._validate_predict_input(X), range(len(self.estimators_)))
+        """Soft vote: the mean of the members' outputs (summed a chunk of rows at a time)."""
+        X = self._validate_predict_input(X)
+        members = list(range(len(self.estimators_)))
+        chunks = self._chunk_outputs(members, [X] * len(members))
+        return np.concatenate([sum(outputs) / len(members) for _, outputs in chunks])
 
-    def _soft_vote(self, X, members) -> np.ndarray:
-        """The mean output of ``members`` on ``X``, a chunk of rows at a time.
+    def _outputs_of(self, members: list[int], rows: list) -> list[np.ndarray]:
+        """The output of each member in ``members`` on its own ``rows``."""
+        outputs = [[] for _ in members]
+        for due, results in self._chunk_outputs(members, rows):
+            for i, result in zip(due, results):
+                outputs[i].append(result)
+        return [np.concatenate(output) for output in outputs]
 
-        Each chunk is read once (from files, when rows are image files) for
-        all members, and only one member's output per chunk is held at once.
+    def _chunk_outputs(self, members: list[int], rows: list):
+        """Per chunk of rows: which of ``members`` have rows in it, and their outputs there.
+
+        A chunk is read once (from files, when rows are image files) for all
+        the members given the same rows. Members that can share one compiled
+        forward pass (``_vectorised.shared_forward``) run through it.
         """
-        passes = self._prediction_passes(X)
-        return np.concatenate(
-            [
-                sum(self._member_output(k, X[rows], *passes) for k in members) / len(members)
-                for rows in chunks(len(X), self._prediction_chunk_rows)
-            ]
-        )
+        if not members:
+            return
+        passes = self._prediction_passes(rows[0])
+        forward = shared_forward([self.estimators_[k] for k in members])
+        size = self._prediction_chunk_rows
+        for start in range(0, max(len(x) for x in rows), size):
+            due = [i for i, x in enumerate(rows) if start < len(x)]
+            read = {}  # rows shared by several members are read once
+            parts = [read.setdefault(id(rows[i]), rows[i][start : start + size]) for i in due]
+            every = len(due) == len(rows)
+            yield due, self._members_output(
+                [members[i] for i in due], parts, *passes, forward if every else None
+            )
 
     @property
     def _prediction_chunk_rows(self) -> int:
@@ -578,36 +600,40 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         # Passes of an augmentation that moves nothing would equal the clean pass.
         return augmentation, self.tta if augmentation.has_random_transforms else 0
 
-    def _member_output(self, k: int, X, augmentation, n_passes: int) -> np.ndarray:
-        """Member ``k``'s output: its clean pass, averaged with ``n_passes`` augmented passes.
+    def _members_output(
+        self, members: list[int], rows: list, augmentation, n_passes: int, forward=None
+    ) -> list[np.ndarray]:
+        """Each member's output on its rows: the clean pass averaged with ``n_passes`` augmented.
 
         The clean pass gets the member's fitted preprocessing only. Each pass is
         turned into probabilities (or predictions) before averaging, so
-        probabilities still sum to 1.
+        probabilities still sum to 1. ``forward`` runs every member at once
+        (see :meth:`_outputs_of`).
         """
-        preprocessing = self.preprocessing_[k]
-
-        def passes():
-            # One pass at a time, so TTA holds one augmented copy of X, not tta.
-            yield preprocessing.transform(X)
-            for p in range(n_passes):
-                seed = stream_seed(self._seeds[k], TTA_STREAM, p)
-                yield augmentation.augment(X, preprocessing, seed)
-
-        member = self.estimators_[k]
-        total = sum(
-            self._transform_output(predict_rows(member, inputs, self._prediction_chunk_rows))
-            for inputs in passes()
-        )
-        broken = ~np.isfinite(total).all(axis=1)
-        if broken.any():
-            raise NotFiniteError(
-                f"Member {k + 1} gives NaN or infinite outputs for {broken.sum()} of "
-                f"{len(X)} rows. Rows with values far outside the training data's range "
-                "cause this; so do weights that diverged without showing it in the loss.",
-                member=k + 1,
-            )
-        return total / (1 + n_passes)
+        models = [self.estimators_[k] for k in members]
+        totals = [0.0] * len(members)
+        for p in range(1 + n_passes):
+            # One pass at a time, so TTA holds one augmented copy of the rows, not tta.
+            inputs = []
+            for k, X in zip(members, rows):
+                preprocessing = self.preprocessing_[k]
+                if p == 0:
+                    inputs.append(preprocessing.transform(X))
+                else:
+                    seed = stream_seed(self._seeds[k], TTA_STREAM, p - 1)
+                    inputs.append(augmentation.augment(X, preprocessing, seed))
+            raw = predict_members(models, inputs, self._prediction_chunk_rows, forward)
+            totals = [total + self._transform_output(r) for total, r in zip(totals, raw)]
+        for k, total, X in zip(members, totals, rows):
+            broken = ~np.isfinite(total).all(axis=1)
+            if broken.any():
+                raise NotFiniteError(
+                    f"Member {k + 1} gives NaN or infinite outputs for {broken.sum()} of "
+                    f"{len(X)} rows. Rows with values far outside the training data's range "
+                    "cause this; so do weights that diverged without showing it in the loss.",
+                    member=k + 1,
+                )
+        return [total / (1 + n_passes) for total in totals]
 
     # -- hooks ---------------------------------------------------------------
 

@@ -267,11 +267,21 @@ class Checkpointing(keras.callbacks.Callback):
         The records of the members the model trains (one, or all when packed).
     user_callbacks : list
         The user's callbacks of this member.
+    optimizers : list, optional
+        Optimizers stepped beside the model, saved with it: each vectorised
+        member's own (the model is then only the members' container).
     """
 
-    def __init__(self, store: CheckpointStore, progress: list[MemberProgress], user_callbacks):
+    def __init__(
+        self,
+        store: CheckpointStore,
+        progress: list[MemberProgress],
+        user_callbacks,
+        optimizers: list | tuple = (),
+    ):
         super().__init__()
         self.store, self.progress, self.user_callbacks = store, progress, user_callbacks
+        self.optimizers = optimizers
         self._pending: tuple[dict, dict] | None = None
 
     def resume(self, model: keras.Model, epochs: int) -> int:
@@ -283,6 +293,9 @@ class Checkpointing(keras.callbacks.Callback):
         for k, (record, progress) in enumerate(zip(scalars["progress"], self.progress)):
             n_best = record.pop("best_weights")
             progress.set_state(record, [arrays[f"progress{k}.{j}"] for j in range(n_best)])
+        for k, optimizer in enumerate(self.optimizers):
+            for j, variable in enumerate(optimizer.variables):
+                variable.assign(arrays[f"optimizer{k}.{j}"])
         # Keras resets callbacks and generators as fit starts: put them back after.
         self._pending = saved
         return epochs if scalars["stopped"] else scalars["epochs_done"]
@@ -297,6 +310,11 @@ class Checkpointing(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         callback_scalars, arrays = _callback_state(self.user_callbacks)
         arrays.update(_random_state(self.model))
+        for k, optimizer in enumerate(self.optimizers):
+            arrays.update(
+                (f"optimizer{k}.{j}", keras.ops.convert_to_numpy(v))
+                for j, v in enumerate(optimizer.variables)
+            )
         records = []
         for k, progress in enumerate(self.progress):
             record, best_weights = progress.state()

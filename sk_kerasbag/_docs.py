@@ -123,22 +123,30 @@ PARAMETERS = {
         Random seeds are process-wide, so members given to threads of one
         process (joblib's threading backend, a Dask worker's threads) train
         one at a time, with the same results.""",
-    "strategy": """strategy : {"sequential", "packed"}, default="sequential"
+    "strategy": """strategy : {"sequential", "packed", "auto"}, default="sequential"
         How members train. ``"sequential"``: one model at a time (in
         parallel processes with ``n_jobs``). ``"packed"``: all members at
-        once, as the outputs of one Keras model on a shared input, each
-        member's rows given as per-output sample weights (bootstrap counts,
-        fold membership); several times faster for small models. Each
-        member keeps its own best epoch and stops early on its own, by the
-        same rule as one-by-one training; a stopped member no longer
-        changes, and the fit ends when the last member stops. Random
-        augmentations are drawn once per batch for all members; under
-        TensorFlow, plain Adam runs as TensorFlow's fused kernel (the same
-        update, quicker to trace). With ``save_dir`` the
-        packed state is checkpointed after every epoch, so ``resume``
-        continues it. Not possible with ``callbacks`` or featurewise /
-        generator-object augmentations: the members then train one after
-        another, with a warning.""",
+        once, in one training loop; several times faster for small models.
+        Under JAX, with rows in memory and no random augmentation, packed
+        members train *vectorised*: one traced train step is mapped over
+        the members' stacked weights and optimizer states (``jax.vmap``),
+        each member stepping on batches of its own rows, with its own
+        dropout stream. Otherwise (TensorFlow, folder data, random
+        augmentation, a model the mapping cannot express) they train as the
+        outputs of one Keras model on a shared input, each member's rows
+        given as per-output sample weights; random augmentations are then
+        drawn once per batch for all members, and under TensorFlow plain
+        Adam runs as TensorFlow's fused kernel (the same update, quicker to
+        trace). The log says why, and ``fit_strategy_`` which way ran.
+        Either way each member keeps its own best epoch and stops early on
+        its own, by the same rule as one-by-one training; a stopped member
+        no longer changes, and the fit ends when the last member stops.
+        With ``save_dir`` the packed state is checkpointed after every
+        epoch, so ``resume`` continues it. Not possible with ``callbacks``
+        or featurewise / generator-object augmentations: the members then
+        train one after another, with a warning. ``"auto"``: ``"packed"``
+        when the members would train vectorised, else ``"sequential"``
+        (with ``n_jobs``).""",
     "artifacts": """save_dir : str, path-like or None, default=None
         Folder of this fit's artifacts: each member's model as a ``.keras``
         file (the one the ensemble predicts with, at its held epoch), its
@@ -191,6 +199,10 @@ PARAMETERS = {
         held epoch and training ``seconds`` (epochs count from 1); a
         ``pandas.DataFrame(fit_statistics_)`` away from a table.
         ``summary()`` formats it with the mean, std, min and max.
+    fit_strategy_ : {"sequential", "vectorised", "multi-output"}
+        How the members trained: one by one, or packed (vectorised, or as
+        one multi-output model where vectorising was not possible); see
+        ``strategy``.
     input_shape_ : tuple
         Shape of one input row seen during fit.""",
     "fitted": """{fitted_members}

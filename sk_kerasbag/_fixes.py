@@ -156,21 +156,24 @@ def seed_states(model: keras.Model) -> list:
 
 def _seed_generators(model: keras.Model) -> int:
     """How many ``keras.random.SeedGenerator`` objects the model's layers hold (public API)."""
-    found, seen, stack = 0, set(), [model]
+    return sum(isinstance(item, keras.random.SeedGenerator) for item in reachable(model))
+
+
+def reachable(model: keras.Model) -> Iterator[Any]:
+    """Every object the model's layers hold, nested layers' included, each once."""
+    seen, stack = set(), [model]
     while stack:
         item = stack.pop()
         if id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, keras.random.SeedGenerator):
-            found += 1
-        elif isinstance(item, keras.layers.Layer):
+        yield item
+        if isinstance(item, keras.layers.Layer):
             stack.extend(vars(item).values())
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
         elif isinstance(item, dict):
             stack.extend(item.values())
-    return found
 
 
 @contextlib.contextmanager

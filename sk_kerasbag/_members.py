@@ -8,7 +8,9 @@ through a store they are given; the member's finished files are read
 It runs the same way in the main process and in joblib workers, so a
 member's result depends only on its :class:`MemberPlan`, never on which
 process trained it or on the members trained before it.
-:func:`predict_rows` is the only place a member is run on new rows.
+:func:`predict_members` is the only place members are run on new rows: one
+at a time (:func:`predict_rows`), or all through one compiled forward pass
+(``_vectorised.shared_forward``).
 """
 
 from __future__ import annotations
@@ -377,12 +379,44 @@ def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarr
     outputs = []
     for start in range(0, len(X), batch_size):
         batch = X[start : start + batch_size]
-        n = len(batch)
-        if n < batch_size:  # full batches go as they are, without a copy
-            padding = np.zeros((batch_size - n, *batch.shape[1:]), dtype=batch.dtype)
-            batch = np.concatenate([batch, padding])
-        outputs.append(np.asarray(forward(batch))[:n])
+        outputs.append(np.asarray(forward(_padded(batch, batch_size)))[: len(batch)])
     return np.concatenate(outputs).astype(np.float64, copy=False)
+
+
+def predict_members(
+    models: list[keras.Model],
+    inputs: list[np.ndarray],
+    batch_size: int,
+    forward: Callable[..., np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """Each model run on its own inputs in inference mode (see :func:`predict_rows`).
+
+    With ``forward`` (``_vectorised.shared_forward(models)``) all models run
+    through one compiled pass, on batches padded to ``batch_size`` as
+    :func:`predict_rows` pads them: one shared batch when every model has the
+    same inputs, else one batch per model.
+    """
+    if forward is None:
+        return [predict_rows(model, x, batch_size) for model, x in zip(models, inputs)]
+    shared = all(x is inputs[0] for x in inputs)
+    outputs = [[] for _ in models]
+    for start in range(0, max(len(x) for x in inputs), batch_size):
+        parts = [x[start : start + batch_size] for x in inputs]
+        if shared:
+            results = forward(_padded(parts[0], batch_size))
+        else:
+            results = forward(np.stack([_padded(p, batch_size) for p in parts]), per_model=True)
+        for output, part, result in zip(outputs, parts, results):
+            output.append(result[: len(part)])
+    return [np.concatenate(output).astype(np.float64, copy=False) for output in outputs]
+
+
+def _padded(batch: np.ndarray, batch_size: int) -> np.ndarray:
+    """``batch`` with zero rows added up to ``batch_size`` (see :func:`predict_rows`)."""
+    if len(batch) == batch_size:  # full batches go as they are, without a copy
+        return batch
+    padding = np.zeros((batch_size - len(batch), *batch.shape[1:]), dtype=batch.dtype)
+    return np.concatenate([batch, padding])
 
 
 class _TracedInference:

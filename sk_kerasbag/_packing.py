@@ -1,22 +1,29 @@
-"""Packed training: every member trained at once, as the outputs of one Keras model.
+"""Packed training: every member trained at once, in one training loop.
 
 ``strategy="packed"`` builds each member with the user's builder (each with
-its own seed, hence its own initial weights), calls them all on one shared
-input, and fits the resulting multi-output model once. A member's rows are
-expressed as per-output sample weights: its bootstrap counts (or fold
-membership) times the row's own weight, zero for rows it must not see. One
-optimizer over all weights equals one optimizer per member, since Adam,
-RMSprop and SGD update each weight from its own gradient only (a global
-``clipnorm`` would couple them).
+its own seed, hence its own initial weights) and trains them together, in
+one of two ways:
 
-Each member then *is* one of the sub-models: nothing needs to be split back,
-and prediction, ``save`` and held-out predictions work as after a sequential
-fit. After every epoch each member's epoch goes into its own record, as in
-a one-by-one fit (:class:`~sk_kerasbag._callbacks.MemberProgress`): members
-with validation rows are evaluated on their own rows, each keeps its best
-epoch and stops early on its own, and a stopped member no longer changes.
-With ``save_dir`` the whole packed state is checkpointed after every epoch
-(:class:`~sk_kerasbag._callbacks.Checkpointing`), so a killed fit resumes.
+* **vectorised** (:mod:`~sk_kerasbag._vectorised`), wherever the backend
+  and the model allow it: one traced member step mapped over the members'
+  stacked states, each member stepping on batches of its own rows;
+* **multi-output**, otherwise (the reason is logged): the members are
+  called on one shared input as the outputs of one Keras model, fitted
+  once. A member's rows are then per-output sample weights: its bootstrap
+  counts (or fold membership) times the row's own weight, zero for rows it
+  must not see. One optimizer over all weights equals one optimizer per
+  member, since Adam, RMSprop and SGD update each weight from its own
+  gradient only (a global ``clipnorm`` would couple them).
+
+Either way each member stays an ordinary ``keras.Model``: prediction,
+``save`` and held-out predictions work as after a sequential fit. After
+every epoch each member's epoch goes into its own record, as in a one-by-one
+fit (:class:`PackedEpochs`, :class:`~sk_kerasbag._callbacks.MemberProgress`):
+members with validation rows are scored on their own rows, each keeps its
+best epoch and stops early on its own, and a stopped member no longer
+changes. With ``save_dir`` the whole packed state is checkpointed after
+every epoch (:class:`~sk_kerasbag._callbacks.Checkpointing`), so a killed
+fit resumes.
 
 Packing is refused (and the engine trains members one after another, with a
 warning) when the members cannot share one training loop: user callbacks
@@ -26,6 +33,8 @@ preprocessing is fitted per member.
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from typing import Any, Callable
 
@@ -48,6 +57,15 @@ from ._members import (
     release_training_state,
     seeded,
 )
+from ._vectorised import (
+    VectorisedMembers,
+    data_obstacle,
+    interleaves,
+    model_obstacle,
+    train_vectorised,
+)
+
+logger = logging.getLogger("sk_kerasbag")
 
 # Validation rows of up to this many input values are evaluated as one batch.
 _ONE_BATCH_VALUES = 2**22
@@ -75,20 +93,21 @@ def fit_packed(
     training: Training,
     files: list[MemberStore] | None = None,
     checkpoints: CheckpointStore | None = None,
-) -> list[TrainedMember]:
+) -> tuple[list[TrainedMember], str]:
     """Train all members at once, or reload them when their run folder holds them finished.
 
     Parameters are those of :func:`~sk_kerasbag._members.fit_member`, with
     every member's plan and files at once, and ``checkpoints``: where the
-    packed training state is saved after every epoch.
+    packed training state is saved after every epoch. Also returns how the
+    members trained: ``"vectorised"`` or ``"multi-output"``.
     """
     if files is not None and all(store.finished() for store in files):
         with seeded(plans[0].seed):
             preprocessing = _packed_preprocessing(X, sample_weight, plans, training)
             members = [store.reload(builder, preprocessing) for store in files]
         checkpoints.drop()  # left behind if a kill came right after the last member
-        return members
-    members = train_packed(builder, X, y, sample_weight, plans, training, checkpoints)
+        return members, _reloaded_strategy(X, training.augmentation, [m.model for m in members])
+    members, strategy = train_packed(builder, X, y, sample_weight, plans, training, checkpoints)
     if files is not None:
         # A kill while finishing leaves some members written: they are not rewritten
         # (the resumed training ended with the same weights).
@@ -96,7 +115,7 @@ def fit_packed(
             if not store.finished():
                 store.finish(member)
         checkpoints.drop()
-    return members
+    return members, strategy
 
 
 def train_packed(
@@ -107,33 +126,93 @@ def train_packed(
     plans: list[MemberPlan],
     training: Training,
     checkpoints: CheckpointStore | None = None,
-) -> list[TrainedMember]:
-    """Train all members at once as one multi-output model; return them one by one.
+) -> tuple[list[TrainedMember], str]:
+    """Train all members at once; return them one by one, and how they trained.
 
-    Each member has its own record (:class:`~sk_kerasbag._callbacks.MemberProgress`):
-    its validation, best epoch and early stopping, as in a one-by-one fit.
+    Vectorised (:mod:`~sk_kerasbag._vectorised`) where the backend and the
+    model allow it, else as one multi-output model, with a log line naming
+    the reason. Each member has its own record
+    (:class:`~sk_kerasbag._callbacks.MemberProgress`): its validation, best
+    epoch and early stopping, as in a one-by-one fit.
     """
     members = []
     for plan in plans:
         with seeded(plan.seed):
             members.append(build_member(builder, plan.seed))
-        # The packed model's optimizer trains it; its own is built (unused), as JAX's
-        # test step builds it anyway, so checkpoints and member files always hold one.
+        # Each member's own optimizer is built: a vectorised fit steps it, and
+        # checkpoints and member files always hold one.
         members[-1].optimizer.build(members[-1].trainable_variables)
     weights, rows = _training_rows(X, sample_weight, plans)
-    X_train = X.take(rows, axis=0)
-    preprocessing = training.augmentation.fit(X_train)
+    preprocessing = training.augmentation.fit(X.take(rows, axis=0))
     validation = _validation_rows(X, y, sample_weight, plans, training, preprocessing)
     progress = [
         MemberProgress(training.monitoring, data is not None, plan.index)
         for plan, data in zip(plans, validation)
     ]
+    try:
+        vectorised, obstacle = _vectorised_members(members, X, y, plans, training, preprocessing)
+        if vectorised is not None:
+            epochs = PackedEpochs(members, progress, vectorised.validate, validation)
+            checkpointing = None
+            if checkpoints is not None:
+                checkpointing = Checkpointing(
+                    checkpoints, progress, [], [m.optimizer for m in members]
+                )
+                checkpointing.set_model(_container(members, X.shape[1:]))
+            train_vectorised(
+                vectorised, plans, sample_weight, training.epochs, epochs, checkpointing,
+                training.verbose,
+            )  # fmt: skip
+            strategy = vectorised.mode
+        else:
+            logger.info("Packed members train as one multi-output model: %s.", obstacle)
+            _train_multi_output(members, X, y, weights, rows, plans, training, preprocessing,
+                                validation, progress, checkpoints)  # fmt: skip
+            strategy = "multi-output"
+    finally:
+        for prepared in validation:
+            release(prepared)
+    for member in members:
+        release_training_state(member)
+    trained = [
+        progress_result(member, record, preprocessing)
+        for member, record in zip(members, progress)
+    ]
+    return trained, strategy
+
+
+def _reloaded_strategy(X, augmentation, members: list[keras.Model]) -> str:
+    """How a packed fit of ``X`` trains these members, as far as it can be told without tracing."""
+    if data_obstacle(X, augmentation) or model_obstacle(members):
+        return "multi-output"
+    return "interleaved" if interleaves(members[0]) else "vectorised"
+
+
+def _vectorised_members(members, X, y, plans, training, preprocessing):
+    """The members' compiled step and None, or None and why there is none."""
+    obstacle = data_obstacle(X, training.augmentation) or model_obstacle(members)
+    if obstacle is not None:
+        return None, obstacle
+    vectorised = VectorisedMembers(members, preprocessing.transform(X), y, training.batch_size)
+    obstacle = vectorised.check(plans[0].train_idx)
+    if obstacle is not None:
+        return None, obstacle
+    if vectorised.fallback is not None:
+        logger.info("Packed members step one by one: %s.", vectorised.fallback)
+    return vectorised, None
+
+
+def _train_multi_output(
+    members, X, y, weights, rows, plans, training, preprocessing, validation, progress, checkpoints
+) -> None:
+    """Train the members as the outputs of one Keras model on a shared input."""
     packed = _pack(members, X.shape[1:])
     build_training_state(packed, y, n_outputs=len(members))
-    callbacks = [_MemberEpochs(members, progress, validation, training.batch_size)]
+    validate = functools.partial(_score, members, validation, training.batch_size)
+    callbacks = [_MemberEpochs(PackedEpochs(members, progress, validate, validation))]
     with seeded(plans[0].seed):
         data = training.augmentation.training_data(
-            X_train,
+            X.take(rows, axis=0),
             [y[rows]] * len(members),
             [w[rows] for w in weights],
             batch_size=training.batch_size,
@@ -143,18 +222,20 @@ def train_packed(
         checkpointing = None
         if checkpoints is not None:
             checkpointing = Checkpointing(checkpoints, progress, [])
-        try:
-            fit_model(packed, data, training, callbacks, plans[0].seed, checkpointing)
-        finally:
-            for prepared in validation:
-                release(prepared)
+        fit_model(packed, data, training, callbacks, plans[0].seed, checkpointing)
     release_training_state(packed)
-    for member in members:
-        release_training_state(member)
-    return [
-        progress_result(member, record, preprocessing)
-        for member, record in zip(members, progress)
-    ]
+
+
+def _container(members: list[keras.Model], input_shape: tuple) -> keras.Model:
+    """The members as one model, for a checkpoint to save them in and load them from.
+
+    Its optimizer (plain SGD: no slot variables) never steps; the members'
+    own optimizers are checkpointed beside it.
+    """
+    inputs = keras.Input(input_shape)
+    container = keras.Model(inputs, [member(inputs) for member in members])
+    container.compile(optimizer=keras.optimizers.SGD())
+    return container
 
 
 def _packed_preprocessing(X, sample_weight, plans, training):
@@ -236,23 +317,22 @@ def _validation_rows(X, y, sample_weight, plans, training, preprocessing) -> lis
     return validation
 
 
-class _MemberEpochs(keras.callbacks.Callback):
+class PackedEpochs:
     """After every packed epoch, each training member's epoch goes into its record.
 
-    A member's logs are its own outputs' training metrics, named as in a
-    one-by-one fit, and its validation metrics, from evaluating it on its own
-    validation rows. A member that stops no longer changes: it takes its held
-    weights at once and gets them back after every later epoch (its outputs
-    still run, but nothing it learns is kept). The packed fit stops when
-    every member has.
+    A member's logs are its training metrics, named as in a one-by-one fit,
+    and its validation metrics, from scoring it on its own validation rows
+    (``validate(k, data)``). A member that stops no longer changes: it takes
+    its held weights at once and gets them back after every later epoch
+    (a multi-output fit still runs its outputs, but nothing it learns is
+    kept). :meth:`end` says when every member has stopped.
     """
 
-    def __init__(self, members, progress, validation, batch_size):
-        super().__init__()
-        self.members, self.progress, self.validation = members, progress, validation
-        self.batch_size = batch_size
+    def __init__(self, members, progress, validate, validation):
+        self.members, self.progress = members, progress
+        self.validate, self.validation = validate, validation
 
-    def on_train_begin(self, logs=None):
+    def begin(self) -> None:
         self._last = time.perf_counter()
         # Members stopped before a resume hold their weights already.
         self._frozen = {
@@ -261,44 +341,64 @@ class _MemberEpochs(keras.callbacks.Callback):
             if record.stopped
         }
 
-    def on_epoch_end(self, epoch, logs=None):
+    def end(self, member_logs: Callable[[int], dict]) -> bool:
+        """Record the epoch of every training member (``member_logs(k)``); return if all stopped."""
         training = [k for k, record in enumerate(self.progress) if not record.stopped]
         share = (time.perf_counter() - self._last) / len(training)  # of the packed epoch
         for k in training:
             member, record = self.members[k], self.progress[k]
             started = time.perf_counter()
-            member_logs = _member_logs(logs or {}, k, len(self.members))
-            member_logs.update(self._validate(member, self.validation[k]))
+            logs = {**member_logs(k), **self.validate(k, self.validation[k])}
             record.seconds += share + time.perf_counter() - started  # and its own validation
-            if record.end_epoch(member, member_logs):
+            if record.end_epoch(member, logs):
                 record.restore(member)
                 self._frozen[k] = member.get_weights()
         for k, weights in self._frozen.items():
             self.members[k].set_weights(weights)
-        if all(record.stopped for record in self.progress):
-            self.model.stop_training = True
         self._last = time.perf_counter()
+        return all(record.stopped for record in self.progress)
 
-    def _validate(self, member, data) -> dict[str, float]:
-        if data is None:
-            return {}
-        # (x, y[, weights]) in memory, or a dataset of batches read from files.
-        x, y, *weights = data if isinstance(data, tuple) else (data, None)
-        weights = weights[0] if weights else None
-        if isinstance(data, tuple) and x.size <= _ONE_BATCH_VALUES:
-            # One compiled step: measured 25x quicker than evaluate() on TensorFlow
-            # (its per-call set-up dominates), the same values up to float rounding.
-            scores = score_one_batch(member, x, y, sample_weight=weights)
-        else:
-            scores = member.evaluate(
-                x, y, sample_weight=weights, batch_size=self.batch_size, verbose=0,
-                return_dict=True,
-            )  # fmt: skip
-        return {f"val_{name}": float(value) for name, value in scores.items()}
-
-    def on_train_end(self, logs=None):
+    def finish(self) -> None:
         for member, record in zip(self.members, self.progress):
             record.restore(member)
+
+
+class _MemberEpochs(keras.callbacks.Callback):
+    """:class:`PackedEpochs` as a callback of the multi-output model's ``fit``."""
+
+    def __init__(self, epochs: PackedEpochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_train_begin(self, logs=None):
+        self.epochs.begin()
+
+    def on_epoch_end(self, epoch, logs=None):
+        n_members = len(self.epochs.members)
+        if self.epochs.end(lambda k: _member_logs(logs or {}, k, n_members)):
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.epochs.finish()
+
+
+def _score(members, validation, batch_size, k: int, data) -> dict[str, float]:
+    """Member ``k``'s validation scores on ``data`` (a multi-output fit's members)."""
+    if data is None:
+        return {}
+    member = members[k]
+    # (x, y[, weights]) in memory, or a dataset of batches read from files.
+    x, y, *weights = data if isinstance(data, tuple) else (data, None)
+    weights = weights[0] if weights else None
+    if isinstance(data, tuple) and x.size <= _ONE_BATCH_VALUES:
+        # One compiled step: measured 25x quicker than evaluate() on TensorFlow
+        # (its per-call set-up dominates), the same values up to float rounding.
+        scores = score_one_batch(member, x, y, sample_weight=weights)
+    else:
+        scores = member.evaluate(
+            x, y, sample_weight=weights, batch_size=batch_size, verbose=0, return_dict=True
+        )
+    return {f"val_{name}": float(value) for name, value in scores.items()}
 
 
 def _member_logs(logs: dict, k: int, n_members: int) -> dict[str, float]:

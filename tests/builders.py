@@ -19,6 +19,7 @@ def dense_classifier(
     learning_rate=0.05,
     loss="sparse_categorical_crossentropy",
     activation="softmax",
+    run_eagerly=False,
 ):
     """A one-hidden-layer softmax classifier (``activation=None``: a linear head, for scores)."""
     model = keras.Sequential(
@@ -29,7 +30,10 @@ def dense_classifier(
             keras.layers.Dense(n_classes, activation=activation),
         ]
     )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"],
+        run_eagerly=run_eagerly,
+    )  # fmt: skip
     return model
 
 
@@ -264,3 +268,59 @@ def local_layer_regressor(input_shape, n_outputs):
 def returns_nothing(input_shape, n_classes):
     """A builder that forgot its ``return``."""
     dense_classifier(input_shape, n_classes)
+
+
+def dropout_classifier(input_shape, n_classes, rate=0.5):
+    """Every member starts from the same weights (fixed initializer seeds); dropout ``rate``."""
+    model = keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Dense(32, activation="relu", kernel_initializer=_fixed_init(1)),
+            keras.layers.Dropout(rate),
+            keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=_fixed_init(2)),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _fixed_init(seed):
+    return keras.initializers.GlorotUniform(seed=seed)
+
+
+class HostRoundTrip(keras.layers.Layer):
+    """The identity, computed on the host under JAX: an op ``jax.vmap`` cannot batch."""
+
+    def call(self, x):
+        if keras.backend.backend() != "jax":
+            return x
+        return _host_identity(x)
+
+
+def _host_identity(x):
+    import jax
+
+    @jax.custom_jvp
+    def identity(x):
+        # pure_callback without a vmap_method has no batching rule.
+        return jax.pure_callback(np.asarray, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+    @identity.defjvp
+    def identity_jvp(primals, tangents):
+        return identity(primals[0]), tangents[0]
+
+    return identity(x)
+
+
+def host_roundtrip_classifier(input_shape, n_classes):
+    """``dense_classifier`` with a :class:`HostRoundTrip` in front."""
+    model = keras.Sequential(
+        [
+            keras.Input(input_shape),
+            HostRoundTrip(),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(n_classes, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+    return model

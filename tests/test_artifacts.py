@@ -312,22 +312,32 @@ _KILLED_PACKED_FIT = textwrap.dedent(
     """
     import json, os, signal, sys
     import numpy as np
-    from sk_kerasbag import KFoldKerasClassifier
+    from sk_kerasbag import KFoldKerasClassifier, _vectorised
     from sk_kerasbag._batches import RowBatches
     from tests.builders import dense_classifier
-    get_batch = RowBatches.__getitem__
+    get_batch, member_batches = RowBatches.__getitem__, _vectorised.member_batches
 
-    def killing_get_batch(self, index):
+    def kill_in_epoch_3(index):
         # Packed fits take no callbacks: kill from inside the batches, once epoch 3 has
         # begun and epoch 2 is checkpointed (TensorFlow reads batches ahead of the step).
         checkpoint = os.path.join(sys.argv[2], "packed.checkpoint.json")
-        if self.seed is not None and index >= 1 and os.path.exists(checkpoint):
+        if index >= 1 and os.path.exists(checkpoint):
             with open(checkpoint) as handle:
                 if json.load(handle)["epochs_done"] == 2:
                     os.kill(os.getpid(), signal.SIGKILL)
+
+    def killing_get_batch(self, index):  # multi-output packing
+        if self.seed is not None:
+            kill_in_epoch_3(index)
         return get_batch(self, index)
 
+    def killing_member_batches(*args):  # vectorised members
+        for index, batch in enumerate(member_batches(*args)):
+            kill_in_epoch_3(index)
+            yield batch
+
     RowBatches.__getitem__ = killing_get_batch
+    _vectorised.member_batches = killing_member_batches
     arrays = np.load(sys.argv[1])
     KFoldKerasClassifier(dense_classifier, **{params}).fit(arrays["X"], arrays["y"])
     """

@@ -70,7 +70,7 @@ def test_members_hold_the_epoch_their_statistics_name(strategy, restore, data):
     # A large learning rate makes validation loss rise and fall, so best is rarely last.
     clf = BaggedKerasClassifier(
         dense_classifier, n_estimators=3, epochs=6, random_state=0,
-        restore_best_weights=restore, model__learning_rate=0.5, **STRATEGIES[strategy],
+        restore_best_weights=restore, model__learning_rate=0.8, **STRATEGIES[strategy],
     ).fit(X, y, validation_data=(X_val, y_val))  # fmt: skip
     stats = clf.fit_statistics_
     best_is_not_last = 0
