@@ -128,10 +128,12 @@ PARAMETERS = {
         parallel processes with ``n_jobs``). ``"packed"``: all members at
         once, in one training loop; several times faster for small models.
         Under JAX, with rows in memory and no random augmentation, packed
-        members train *vectorised*: one traced train step is mapped over
-        the members' stacked weights and optimizer states (``jax.vmap``),
-        each member stepping on batches of its own rows, with its own
-        dropout stream. Otherwise (TensorFlow, folder data, random
+        members share one traced and compiled train step, each member
+        stepping on batches of its own rows, with its own dropout stream:
+        mapped over the members' stacked weights and optimizer states
+        (``jax.vmap``, *vectorised*), or, for convolutional models on the
+        CPU, where that measured slower, taken by each member in turn
+        (*interleaved*). Otherwise (TensorFlow, folder data, random
         augmentation, a model the mapping cannot express) they train as the
         outputs of one Keras model on a shared input, each member's rows
         given as per-output sample weights; random augmentations are then
@@ -145,7 +147,8 @@ PARAMETERS = {
         epoch, so ``resume`` continues it. Not possible with ``callbacks``
         or featurewise / generator-object augmentations: the members then
         train one after another, with a warning. ``"auto"``: ``"packed"``
-        when the members would train vectorised, else ``"sequential"``
+        when the members can share one compiled step (JAX, rows in memory,
+        no random augmentation, no ``callbacks``), else ``"sequential"``
         (with ``n_jobs``).""",
     "artifacts": """save_dir : str, path-like or None, default=None
         Folder of this fit's artifacts: each member's model as a ``.keras``
@@ -199,10 +202,10 @@ PARAMETERS = {
         held epoch and training ``seconds`` (epochs count from 1); a
         ``pandas.DataFrame(fit_statistics_)`` away from a table.
         ``summary()`` formats it with the mean, std, min and max.
-    fit_strategy_ : {"sequential", "vectorised", "multi-output"}
-        How the members trained: one by one, or packed (vectorised, or as
-        one multi-output model where vectorising was not possible); see
-        ``strategy``.
+    fit_strategy_ : {"sequential", "vectorised", "interleaved", "multi-output"}
+        How the members trained: one by one, or packed (sharing one compiled
+        step, mapped over them or taken by each in turn, or as one
+        multi-output model where that was not possible); see ``strategy``.
     input_shape_ : tuple
         Shape of one input row seen during fit.""",
     "fitted": """{fitted_members}

@@ -4,9 +4,10 @@
 its own seed, hence its own initial weights) and trains them together, in
 one of two ways:
 
-* **vectorised** (:mod:`~sk_kerasbag._vectorised`), wherever the backend
-  and the model allow it: one traced member step mapped over the members'
-  stacked states, each member stepping on batches of its own rows;
+* **vectorised** or **interleaved** (:mod:`~sk_kerasbag._vectorised`),
+  wherever the backend and the model allow it: one traced member step,
+  mapped over the members' stacked states or taken by each member in turn,
+  each member stepping on batches of its own rows;
 * **multi-output**, otherwise (the reason is logged): the members are
   called on one shared input as the outputs of one Keras model, fitted
   once. A member's rows are then per-output sample weights: its bootstrap
@@ -99,7 +100,8 @@ def fit_packed(
     Parameters are those of :func:`~sk_kerasbag._members.fit_member`, with
     every member's plan and files at once, and ``checkpoints``: where the
     packed training state is saved after every epoch. Also returns how the
-    members trained: ``"vectorised"`` or ``"multi-output"``.
+    members trained: ``"vectorised"``, ``"interleaved"`` or ``"multi-output"``
+    (``fit_strategy_``).
     """
     if files is not None and all(store.finished() for store in files):
         with seeded(plans[0].seed):
@@ -208,7 +210,7 @@ def _train_multi_output(
     """Train the members as the outputs of one Keras model on a shared input."""
     packed = _pack(members, X.shape[1:])
     build_training_state(packed, y, n_outputs=len(members))
-    validate = functools.partial(_score, members, validation, training.batch_size)
+    validate = functools.partial(_score, members, training.batch_size)
     callbacks = [_MemberEpochs(PackedEpochs(members, progress, validate, validation))]
     with seeded(plans[0].seed):
         data = training.augmentation.training_data(
@@ -382,7 +384,7 @@ class _MemberEpochs(keras.callbacks.Callback):
         self.epochs.finish()
 
 
-def _score(members, validation, batch_size, k: int, data) -> dict[str, float]:
+def _score(members, batch_size, k: int, data) -> dict[str, float]:
     """Member ``k``'s validation scores on ``data`` (a multi-output fit's members)."""
     if data is None:
         return {}
