@@ -37,6 +37,7 @@ Prediction shares one compiled forward pass among the members the same way
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import time
@@ -413,8 +414,16 @@ def _forward_functions(reference: keras.Model) -> tuple[tuple[Callable, Callable
     if functions is None:
         import jax
 
+        # stateless_call hands its keywords to call(), which may take no `training`
+        # (Keras's __call__, which predict uses, checks the signature first).
+        parameters = inspect.signature(reference.call).parameters
+        takes_training = "training" in parameters or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+        )
+        keywords = {"training": False} if takes_training else {}
+
         def forward(trainable, non_trainable, x):
-            outputs, _ = reference.stateless_call(trainable, non_trainable, x, training=False)
+            outputs, _ = reference.stateless_call(trainable, non_trainable, x, **keywords)
             return outputs
 
         mapped = tuple(jax.jit(jax.vmap(forward, in_axes=(0, 0, axis))) for axis in (None, 0))
