@@ -29,7 +29,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # long test alone. A name here that no longer exists only stops being moved.
 RUN_FIRST = [
     "test_stacking.py::test_stacking_example_is_within_one_point_of_its_best_base_model",
-    "test_memory.py::test_twenty_members_add_nothing_to_keras_own_footprint",
+    "test_memory.py::test_many_members_add_nothing_to_keras_own_footprint",
     "test_artifacts.py::test_packed_fit_with_save_dir_checkpoints_and_resumes_after_sigkill",
     "test_artifacts.py::test_resume_after_sigkill_reuses_finished_members_and_the_interrupted_epoch",
     "test_scaling.py::test_members_train_on_a_dask_cluster",

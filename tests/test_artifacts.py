@@ -130,13 +130,15 @@ _KILLED_FIT = textwrap.dedent(
     """
 )
 
+# Each case is a killed fit, its resumption and an uninterrupted fit (one of them in
+# a new process): a few cases covering the member's data paths between them.
 _RESUME_CASES = {
-    "arrays": ("BaggedKerasClassifier", "dense_classifier", None, {"validation_split": 0.2}),
+    # Augmented batches from the host, and validation rows split off the training rows.
     "augmented-images": (
         "BaggedKerasClassifier",
         "small_cnn",
         None,
-        {"augmentation": {"rotation_range": 20, "horizontal_flip": True}},
+        {"augmentation": {"rotation_range": 20, "horizontal_flip": True}, "validation_split": 0.2},
     ),
     # The state of the member's callbacks must survive the kill too.
     "stateful-callbacks": (
