@@ -358,8 +358,17 @@ class MemberFiles:
             record["held_epoch"] - 1,
         )
 
-    def finish(self, member: TrainedMember) -> None:
-        """Write the member's model and history, then its record; drop its checkpoint."""
+    def trained_as(self) -> str:
+        """How the finished member was trained: its ensemble's ``fit_strategy_``."""
+        # Records older than the field are of multi-output packing or one-by-one fits,
+        # and only packed fits ask.
+        return read_json(self.record_path).get("fit_strategy", "multi-output")
+
+    def finish(self, member: TrainedMember, trained_as: str = "sequential") -> None:
+        """Write the member's model and history, then its record; drop its checkpoint.
+
+        ``trained_as`` is how it was trained (its ensemble's ``fit_strategy_``).
+        """
         model_file, history_file = f"{self.stem}.keras", f"{self.stem}.history.csv"
         save_model(member.model, self.folder / model_file)
         epochs = len(next(iter(member.history.values()), []))
@@ -377,6 +386,7 @@ class MemberFiles:
                 "best_epoch": best,
                 "held_epoch": member.held_epoch + 1,
                 "seconds": member.seconds,
+                "fit_strategy": trained_as,
                 "sha256": {name: sha256(self.folder / name) for name in (model_file, history_file)},
             },
         )

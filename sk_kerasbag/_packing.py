@@ -58,13 +58,7 @@ from ._members import (
     release_training_state,
     seeded,
 )
-from ._vectorised import (
-    VectorisedMembers,
-    data_obstacle,
-    interleaves,
-    model_obstacle,
-    train_vectorised,
-)
+from ._vectorised import VectorisedMembers, data_obstacle, model_obstacle, train_vectorised
 
 logger = logging.getLogger("sk_kerasbag")
 
@@ -108,14 +102,14 @@ def fit_packed(
             preprocessing = _packed_preprocessing(X, sample_weight, plans, training)
             members = [store.reload(builder, preprocessing) for store in files]
         checkpoints.drop()  # left behind if a kill came right after the last member
-        return members, _reloaded_strategy(X, training.augmentation, [m.model for m in members])
+        return members, files[0].trained_as()
     members, strategy = train_packed(builder, X, y, sample_weight, plans, training, checkpoints)
     if files is not None:
         # A kill while finishing leaves some members written: they are not rewritten
         # (the resumed training ended with the same weights).
         for store, member in zip(files, members):
             if not store.finished():
-                store.finish(member)
+                store.finish(member, strategy)
         checkpoints.drop()
     return members, strategy
 
@@ -183,13 +177,6 @@ def train_packed(
     return trained, strategy
 
 
-def _reloaded_strategy(X, augmentation, members: list[keras.Model]) -> str:
-    """How a packed fit of ``X`` trains these members, as far as it can be told without tracing."""
-    if data_obstacle(X, augmentation) or model_obstacle(members):
-        return "multi-output"
-    return "interleaved" if interleaves(members[0]) else "vectorised"
-
-
 def _vectorised_members(members, X, y, plans, training, preprocessing):
     """The members' compiled step and None, or None and why there is none."""
     obstacle = data_obstacle(X, training.augmentation) or model_obstacle(members)
@@ -234,8 +221,7 @@ def _container(members: list[keras.Model], input_shape: tuple) -> keras.Model:
     Its optimizer (plain SGD: no slot variables) never steps; the members'
     own optimizers are checkpointed beside it.
     """
-    inputs = keras.Input(input_shape)
-    container = keras.Model(inputs, [member(inputs) for member in members])
+    container = _members_model(members, input_shape)
     container.compile(optimizer=keras.optimizers.SGD())
     return container
 
@@ -262,14 +248,19 @@ def _row_counts(train_idx: np.ndarray, n_rows: int, sample_weight) -> np.ndarray
     return counts if sample_weight is None else counts * sample_weight
 
 
-def _pack(members: list[keras.Model], input_shape: tuple) -> keras.Model:
-    """One model computing every member on a shared input, compiled like the members."""
+def _members_model(members: list[keras.Model], input_shape: tuple) -> keras.Model:
+    """One (uncompiled) model computing every member on a shared input, output k named member_k."""
     inputs = keras.Input(input_shape)
     outputs = [
         keras.layers.Identity(name=f"member_{k}")(member(inputs))
         for k, member in enumerate(members, start=1)
     ]
-    packed = keras.Model(inputs, outputs)
+    return keras.Model(inputs, outputs)
+
+
+def _pack(members: list[keras.Model], input_shape: tuple) -> keras.Model:
+    """One model computing every member on a shared input, compiled like the members."""
+    packed = _members_model(members, input_shape)
     metrics = compile_arguments(members[0]).get("metrics") or []  # the builder's
     packed.compile(
         optimizer=packed_optimizer(members[0].optimizer),

@@ -57,11 +57,19 @@ _ONE_BATCH_VALUES = 2**22
 def data_obstacle(X, augmentation) -> str | None:
     """Why this fit's data cannot be fed to vectorised members (None if it can); no model needed."""
     backend = keras.backend.backend()
-    if backend != "jax":
+    if backend == "tensorflow":
+        # Measured with TensorFlow 2.21 and Keras 3.15: tf.vectorized_map has no
+        # converter for Conv2D with a filter per member, nor for dropout's stateless
+        # random ops with a seed per member, and Keras's TensorFlow optimizers refuse
+        # stateless_apply. One traced step taken by each member in turn (its
+        # variables copied in and out inside the graph) was no quicker than the
+        # multi-output model (docs/user_guide/benchmarks.md), so that stays.
         return (
-            f"vectorised members need the JAX backend, whose train step is a pure function "
-            f"(this is {backend})"
+            "under TensorFlow, tf.vectorized_map cannot map convolutions or dropout over "
+            "members' own weights and seeds, and Keras's optimizers have no stateless step"
         )
+    if backend != "jax":
+        return f"vectorised members need the JAX backend (this is {backend})"
     if not in_memory(X):
         return "rows read from image files come batch by batch from the host"
     if augmentation.has_random_transforms:
@@ -116,11 +124,16 @@ def stack(models: list[keras.Model], groups: Callable = _state_variables) -> tup
 
 def unstack(state: tuple, models: list[keras.Model]) -> None:
     """Write each model's slice of a :func:`stack` back into its variables."""
-    for group, arrays in enumerate(state):
-        arrays = [np.asarray(a) for a in arrays]  # one copy off the device, then slices
-        for k, model in enumerate(models):
-            for variable, value in zip(_state_variables(model)[group], arrays):
-                variable.assign(value[k])
+    state = [[np.asarray(a) for a in group] for group in state]  # one copy off the device
+    for k, model in enumerate(models):
+        assign(model, [[values[k] for values in group] for group in state])
+
+
+def assign(model: keras.Model, state) -> None:
+    """Write one member's state (its :func:`_state_variables` groups' values) into it."""
+    for variables, values in zip(_state_variables(model), state):
+        for variable, value in zip(variables, values):
+            variable.assign(value)
 
 
 _CONVOLUTIONS = (
@@ -266,9 +279,7 @@ class VectorisedMembers:
                 for k in np.flatnonzero(stepping & active):
                     states[k] = self._single(states[k], self.X, self.y, rows[k], weights[k])
             for state, member in zip(states, self.members):
-                for group, variables in zip(state, _state_variables(member)):
-                    for variable, value in zip(variables, group):
-                        variable.assign(value)
+                assign(member, state[:3])
             metrics = [state[3] for state in states]
         return [self._logs(values) for values in metrics]
 
@@ -379,16 +390,20 @@ def shared_forward(models: list[keras.Model]) -> Callable[..., list[np.ndarray]]
     ``per_model=True``, one batch per model stacked on a leading axis) to
     the models' outputs. The pass is traced and compiled once for models
     built alike, whatever their number: mapped over their stacked weights
-    (``jax.vmap``), or, where that is the slower (:func:`interleaves`),
-    run for each model's weights in turn. The weights are read when the
-    function is made, so make it anew after they change. None when the
-    models cannot share one pass (another backend, different architectures).
+    (``jax.vmap``), or, under TensorFlow and where mapping is the slower
+    (:func:`interleaves`), run for each model's weights in turn. The weights
+    are read when the function is made, so make it anew after they change.
+    None when the models cannot share one pass (another backend, different
+    architectures).
     """
-    if keras.backend.backend() != "jax" or len(models) < 2 or not _alike(models):
+    backend = keras.backend.backend()
+    if backend not in ("jax", "tensorflow") or len(models) < 2 or not _alike(models):
         return None
-    mapped, single = _forward_functions(models[0])
     groups = lambda m: (m.trainable_variables, m.non_trainable_variables)  # noqa: E731
-    if interleaves(models[0]):
+    if backend == "tensorflow" or interleaves(models[0]):
+        # TensorFlow traces a function once for all variables of one shape and dtype:
+        # each model's own variables go in, so the weights are never copied.
+        single = _forward_functions(models[0])[1]
         weights = [[[v.value for v in group] for group in groups(m)] for m in models]
 
         def run(x, per_model: bool = False) -> list[np.ndarray]:
@@ -397,6 +412,7 @@ def shared_forward(models: list[keras.Model]) -> Callable[..., list[np.ndarray]]
             return [np.asarray(output) for output in outputs]  # all dispatched, then read
 
         return run
+    mapped = _forward_functions(models[0])[0]
     stacked = stack(models, groups)
 
     def run(x, per_model: bool = False) -> list[np.ndarray]:
@@ -405,31 +421,51 @@ def shared_forward(models: list[keras.Model]) -> Callable[..., list[np.ndarray]]
     return run
 
 
-def _forward_functions(reference: keras.Model) -> tuple[tuple[Callable, Callable], Callable]:
+def _forward_functions(reference: keras.Model) -> tuple[tuple[Callable, Callable] | None, Callable]:
     """The forward passes of models built like ``reference``: mapped (shared / own batches), single.
 
-    Compiled once, and kept on ``reference`` for later predictions.
+    Compiled once, and kept on ``reference`` for later predictions. Under
+    TensorFlow there is no mapped pass (see :func:`data_obstacle`).
     """
     functions = getattr(reference, "_sk_kerasbag_shared_forward", None)
     if functions is None:
-        import jax
+        forward = _StatelessForward(reference)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
 
+            functions = None, tf.function(forward)
+        else:
+            import jax
+
+            mapped = tuple(
+                jax.jit(jax.vmap(forward, in_axes=(0, 0, axis))) for axis in (None, 0)
+            )
+            functions = mapped, jax.jit(forward)
+        reference._sk_kerasbag_shared_forward = functions
+    return functions
+
+
+class _StatelessForward:
+    """``reference``'s forward pass in inference mode, as a pure function of its weights.
+
+    A callable object, not a closure: TensorFlow counts traces per code object,
+    and would take one closure traced once per ensemble for one function
+    retraced, and warn.
+    """
+
+    def __init__(self, reference: keras.Model):
+        self.reference = reference
         # stateless_call hands its keywords to call(), which may take no `training`
         # (Keras's __call__, which predict uses, checks the signature first).
         parameters = inspect.signature(reference.call).parameters
         takes_training = "training" in parameters or any(
             p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
         )
-        keywords = {"training": False} if takes_training else {}
+        self.keywords = {"training": False} if takes_training else {}
 
-        def forward(trainable, non_trainable, x):
-            outputs, _ = reference.stateless_call(trainable, non_trainable, x, **keywords)
-            return outputs
-
-        mapped = tuple(jax.jit(jax.vmap(forward, in_axes=(0, 0, axis))) for axis in (None, 0))
-        functions = mapped, jax.jit(forward)
-        reference._sk_kerasbag_shared_forward = functions
-    return functions
+    def __call__(self, trainable, non_trainable, x):
+        outputs, _ = self.reference.stateless_call(trainable, non_trainable, x, **self.keywords)
+        return outputs
 
 
 def _message(error: Exception) -> str:

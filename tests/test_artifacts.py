@@ -385,6 +385,7 @@ def test_packed_fit_with_save_dir_checkpoints_and_resumes_after_sigkill(data, tm
     for k, member in enumerate(resumed.estimators_, start=1):
         record = json.loads((run / f"member_{k:02d}.json").read_text())
         assert record["held_epoch"] == resumed.fit_statistics_["held_epoch"][k - 1]
+        assert record["fit_strategy"] == resumed.fit_strategy_
         saved = keras.saving.load_model(run / f"member_{k:02d}.keras")
         np.testing.assert_array_equal(saved.predict(X, verbose=0), member.predict(X, verbose=0))
     assert not list(run.glob("*.final.keras"))
@@ -392,7 +393,7 @@ def test_packed_fit_with_save_dir_checkpoints_and_resumes_after_sigkill(data, tm
     files = _fingerprints(run, "member_*")
     again = KFoldKerasClassifier(dense_classifier, save_dir=run, resume=True, **params).fit(X, y)
     np.testing.assert_array_equal(again.member_predictions(X), resumed.member_predictions(X))
-    assert again.histories_ == resumed.histories_
+    assert again.histories_ == resumed.histories_ and again.fit_strategy_ == resumed.fit_strategy_
     assert _fingerprints(run, "member_*") == files
 
 
