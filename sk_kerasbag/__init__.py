@@ -22,6 +22,8 @@ _PUBLIC = {
     "KFoldKerasClassifier": "kfold",
     "KFoldKerasRegressor": "kfold",
     "NotFiniteError": "exceptions",
+    "OOFStackingClassifier": "stacking",
+    "OOFStackingRegressor": "stacking",
     "list_images": "folders",
     "load": "persistence",
     "load_digits_images": "datasets",

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import time
 import warnings
 from pathlib import Path
@@ -52,7 +53,7 @@ from ._files import (
 from ._keras import keras
 from ._members import MemberPlan, TrainedMember
 from .folders import ImageFiles
-from .persistence import RUN_CONTROL, describe_params
+from .persistence import RUN_CONTROL, describe, describe_params
 from .reporting import AGGREGATES, aggregate, format_table
 
 RUN_FILE = "run.json"
@@ -70,12 +71,22 @@ def _foreign_files(path: Path) -> list[str]:
 
 
 def _run_identity(estimator, digest: str) -> dict:
-    """What must match for a fit to continue a run: class, parameters and data."""
+    """What must match for a fit to continue a run: class, parameters and data.
+
+    ``defaults`` (each parameter's default, described) stand in for
+    parameters a run recorded by an older version does not name.
+    """
     params = describe_params(estimator)
+    signature = inspect.signature(type(estimator).__init__).parameters.values()
     return {
         "estimator": type(estimator).__name__,
         "params": {name: value for name, value in params.items() if name not in RUN_CONTROL},
         "data_sha256": digest,
+        "defaults": {
+            p.name: describe(p.default)
+            for p in signature
+            if p.default is not p.empty and p.name not in RUN_CONTROL
+        },
     }
 
 
@@ -119,13 +130,17 @@ class RunFolder:
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, save_dir, *, resume: bool, estimator, digest: str) -> Iterator[RunFolder]:
+    def open(
+        cls, save_dir, *, resume: bool, estimator, digest: str, grown: tuple | None = None
+    ) -> Iterator[RunFolder]:
         """Start a run in ``save_dir``, or (with ``resume``) continue the run it holds.
 
         The run is locked against other processes while the block runs.
         Refuses to write into a folder holding other files, to overwrite a
         run without ``resume=True``, and to resume a run whose parameters or
-        data differ.
+        data differ. ``grown`` is ``(parameter, n_fitted)`` for a warm fit,
+        which adds members to the run of its ``n_fitted`` members: that one
+        parameter may differ, and the run then records its new value.
         """
         path = Path(save_dir)
         if path.exists() and not path.is_dir():
@@ -138,10 +153,14 @@ class RunFolder:
         path.mkdir(parents=True, exist_ok=True)
         with exclusive(path / LOCK_FILE, f"save_dir {path}"):
             identity = _run_identity(estimator, digest)
-            if not (path / RUN_FILE).is_file():
+            if grown is not None:
+                _grow_run(path, identity, grown)
+                write_json(path / PARAMS_FILE, describe_params(estimator))
+            elif not (path / RUN_FILE).is_file():
                 # run.json first: from then on the folder is recognisably a run.
                 started = time.strftime("%Y-%m-%dT%H:%M:%S")
-                write_json(path / RUN_FILE, {**identity, "started": started})
+                recorded = {k: v for k, v in identity.items() if k != "defaults"}
+                write_json(path / RUN_FILE, {**recorded, "started": started})
             elif not resume:
                 raise FileExistsError(
                     f"save_dir {path} already holds a run. Pass resume=True to continue it "
@@ -185,10 +204,10 @@ class RunFolder:
             return splits, plans
         arrays = read_arrays(path)
         n_members = int(arrays["n_members"])
-        splits = [
+        recorded_splits = [
             (arrays[f"split{k}_train"], arrays[f"split{k}_heldout"]) for k in range(n_members)
         ]
-        plans = [
+        recorded_plans = [
             MemberPlan(
                 arrays[f"member{k}_train"],
                 arrays[f"member{k}_heldout"],
@@ -198,7 +217,11 @@ class RunFolder:
             )
             for k in range(n_members)
         ]
-        return splits, plans
+        if n_members < len(plans):  # a grown run: its new members' plans join the recorded
+            recorded_splits += splits[n_members:]
+            recorded_plans += plans[n_members:]
+            write_arrays(path, _plan_arrays(recorded_splits, recorded_plans))
+        return recorded_splits, recorded_plans
 
     def member(self, k: int) -> MemberFiles:
         """The files of member ``k`` (counted from 0)."""
@@ -222,11 +245,29 @@ class RunFolder:
         write_bytes(self.path / "statistics.txt", (format_table(table) + "\n").encode())
 
 
+def _grow_run(path: Path, identity: dict, grown: tuple) -> None:
+    """Check that the run in ``path`` is the one a warm fit grows; record its new size."""
+    name, n_fitted = grown
+    if not (path / RUN_FILE).is_file():
+        raise ValueError(
+            f"warm_start=True with save_dir adds members to the run the {n_fitted} fitted "
+            f"members were saved in, but save_dir {path} holds no run. Fit with the save_dir "
+            "of the first fit, or with save_dir=None."
+        )
+    recorded = read_json(path / RUN_FILE)
+    unchanged = {**identity, "params": {**identity["params"], name: None}}
+    before = {**recorded, "params": {**recorded.get("params", {}), name: None}}
+    _check_same_run(before, unchanged, path)
+    write_json(path / RUN_FILE, {**recorded, "params": identity["params"]})  # the new count
+
+
 def _check_same_run(recorded: dict, identity: dict, path: Path) -> None:
     problems = []
     if recorded.get("estimator") != identity["estimator"]:
         problems.append(f"it was made by {recorded.get('estimator')}")
-    old, new = recorded.get("params", {}), identity["params"]
+    # A run recorded before a parameter existed ran with its default.
+    old = {**identity.get("defaults", {}), **recorded.get("params", {})}
+    new = identity["params"]
     changed = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
     if changed:
         problems.append(f"its parameters differ: {', '.join(changed)}")

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import logging
 import os
 import warnings
 from dataclasses import replace
 from numbers import Integral, Real
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -110,6 +111,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "save_dir": [str, os.PathLike, None],
         "resume": ["boolean"],
+        "warm_start": ["boolean"],
         "strategy": [StrOptions({"sequential", "packed", "auto"})],
         "patience": [Interval(Integral, 0, None, closed="left"), None],
         "monitor": [str],
@@ -187,6 +189,28 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "estimators_")
 
+    # -- the members, as scikit-learn's ensembles offer them -------------------
+
+    def __len__(self) -> int:
+        """Number of members (NotFittedError before ``fit``)."""
+        check_is_fitted(self)
+        return len(self.estimators_)
+
+    def __getitem__(self, index):
+        """Member ``index`` (a ``keras.Model``), or a list of them for a slice."""
+        check_is_fitted(self)
+        return self.estimators_[index]
+
+    def __iter__(self) -> Iterator[keras.Model]:
+        """The members, in ``estimators_`` order."""
+        check_is_fitted(self)
+        return iter(self.estimators_)
+
+    def __bool__(self) -> bool:
+        # With __len__ defined, ``if estimator:`` would call it: an unfitted
+        # estimator would raise and a fitted one be true by its member count.
+        return True
+
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
         # Pickled before routed arguments moved into _model_params: move them there.
@@ -196,6 +220,10 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         # copy.copy() hands __getstate__'s portable members over unpickled.
         if "estimators_" in state:
             state["estimators_"] = [unwrap(m) for m in state["estimators_"]]
+        # Pickled before a parameter existed: it had its default's effect.
+        for parameter in inspect.signature(type(self).__init__).parameters.values():
+            if parameter.default is not parameter.empty and parameter.name not in state:
+                state[parameter.name] = parameter.default
         super().__setstate__(state)
 
     def __getstate__(self) -> dict:
@@ -217,23 +245,42 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         splits = self._split_rows(X, y_codes, groups, rng)
         plans = self._plan_members(splits, rng)
+        n_kept = self._members_kept(len(plans))
+        if n_kept and isinstance(self.random_state, Integral):
+            self._check_fitted_splits(splits[:n_kept], len(X))
+        if n_kept == len(plans):
+            return self
         builder = self._probe(plans[0].seed, X)
         y_fit = self._encode_target(y_codes)
         validation = self._validation_data(validation_data)
 
-        with self._run_folder(X, y_codes, sample_weight, validation, groups) as run:
+        with self._run_folder(X, y_codes, sample_weight, validation, groups, n_kept) as run:
             if run is not None:
+                n_asked = len(plans)
                 splits, plans = run.adopt_plans(splits, plans)
-            results, self.fit_strategy_ = self._train_members(
-                builder, X, y_fit, sample_weight, plans, augmentation, validation, run
+                if len(plans) > n_asked:  # a grown run, interrupted, then grown less far
+                    raise ValueError(
+                        f"save_dir {self.save_dir} records a run of {len(plans)} members, more "
+                        f"than the {n_asked} this fit asks for; fit with {self._grown_by} "
+                        "giving that many members to resume it."
+                    )
+            if n_kept:  # the fitted members stay as they are; only the new ones train
+                splits = self._fitted_splits(len(X)) + splits[n_kept:]
+                plans = self._fitted_plans(splits) + plans[n_kept:]
+            results, fit_strategy = self._train_members(
+                builder, X, y_fit, sample_weight, plans[n_kept:], augmentation, validation, run
             )
-            self.fit_statistics_ = statistics_table([member_statistics(m) for m in results])
+            rows = [member_statistics(m) for m in results]
+            self.fit_statistics_ = statistics_table(self._fitted_statistics(n_kept) + rows)
             if run is not None:
                 run.write_statistics(self.fit_statistics_)
         self._record_splits(splits)
-        self.estimators_ = [member.model for member in results]
-        self.histories_ = [member.history for member in results]
-        self.preprocessing_ = [member.preprocessing for member in results]
+        self.fit_strategy_ = fit_strategy
+        self.estimators_ = self._fitted("estimators_", n_kept) + [m.model for m in results]
+        self.histories_ = self._fitted("histories_", n_kept) + [m.history for m in results]
+        self.preprocessing_ = self._fitted("preprocessing_", n_kept) + [
+            m.preprocessing for m in results
+        ]
         self._seeds = [plan.seed for plan in plans]
         # What made the held-out predictions, to tell when test predictions differ.
         self._heldout_passes = (n_passes, copy.deepcopy(self.augmentation))
@@ -242,6 +289,65 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         if self.verbose >= 1:
             self.summary()
         return self
+
+    # -- warm start: growing a fitted ensemble --------------------------------
+
+    def _members_kept(self, n_members: int) -> int:
+        """How many fitted members this fit keeps: all of them when warm-starting, else none.
+
+        As scikit-learn's ``BaggingClassifier``: a warm fit trains only the
+        members beyond those fitted, refuses to drop members, and warns when
+        there is nothing to add.
+        """
+        if not (self.warm_start and hasattr(self, "estimators_")):
+            return 0
+        n_fitted = len(self.estimators_)
+        name = self._grown_by
+        if n_members < n_fitted:
+            raise ValueError(
+                f"warm_start=True can only add members: {name}={getattr(self, name)} gives "
+                f"{n_members} members, fewer than the {n_fitted} fitted. Fit with "
+                "warm_start=False to start again."
+            )
+        if n_members == n_fitted:
+            warnings.warn(
+                f"Warm-start fitting without increasing {name} trains no new member.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return n_fitted
+
+    def _check_fitted_splits(self, splits: list, n_samples: int) -> None:
+        """Refuse to grow an ensemble whose fitted members this fit would have split otherwise."""
+        fitted = self._fitted_splits(n_samples)
+        if any(
+            not (np.array_equal(a, c) and np.array_equal(b, d))
+            for (a, b), (c, d) in zip(splits, fitted)
+        ):
+            raise ValueError(
+                f"warm_start=True grows the fitted ensemble, but this fit would split the rows "
+                f"of its {len(fitted)} members otherwise (other data, or a parameter besides "
+                f"{self._grown_by} changed). Change only {self._grown_by}, or fit with "
+                "warm_start=False."
+            )
+
+    def _fitted(self, name: str, n_kept: int) -> list:
+        return list(getattr(self, name))[:n_kept] if n_kept else []
+
+    def _fitted_plans(self, splits) -> list[MemberPlan]:
+        """The fitted members' plans, as far as predicting held-out rows needs them."""
+        return [
+            MemberPlan(train, heldout, None, seed, k)
+            for k, ((train, heldout), seed) in enumerate(zip(splits, self._seeds))
+        ]
+
+    def _fitted_statistics(self, n_kept: int) -> list[dict[str, float]]:
+        """The rows of ``fit_statistics_`` for the fitted members, columns in their order."""
+        if not n_kept:
+            return []
+        table = self.fit_statistics_
+        names = [name for name in table if name != "member"]
+        return [{name: table[name][k] for name in names} for k in range(n_kept)]
 
     def _probe(self, seed: int, X) -> Callable[[], keras.Model]:
         """Build one throw-away member and check it; return the builder members are built with.
@@ -294,7 +400,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             monitoring=Monitoring(self.monitor, self.patience, self.restore_best_weights),
             callbacks=self.callbacks,
         )
-        files = None if run is None else [run.member(k) for k in range(len(plans))]
+        files = None if run is None else [run.member(plan.index) for plan in plans]
         strategy = self._strategy(X, augmentation)
         if strategy == "packed":
             checkpoints = None if run is None else run.packed_checkpoints()
@@ -332,8 +438,12 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             return "sequential"
         return self.strategy
 
-    def _run_folder(self, X, y_codes, sample_weight, validation, groups):
-        """The run folder in ``save_dir`` (locked while fitting), or None without ``save_dir``."""
+    def _run_folder(self, X, y_codes, sample_weight, validation, groups, n_kept):
+        """The run folder in ``save_dir`` (locked while fitting), or None without ``save_dir``.
+
+        A warm fit (``n_kept`` members kept) adds its members to the run its
+        fitted members were saved in.
+        """
         if self.save_dir is None:
             if self.resume:
                 raise ValueError("resume=True needs save_dir: the folder of the run to resume.")
@@ -341,7 +451,10 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         digest = data_digest(
             X, y_codes, getattr(self, "classes_", None), sample_weight, validation, groups
         )
-        return RunFolder.open(self.save_dir, resume=self.resume, estimator=self, digest=digest)
+        grown = (self._grown_by, n_kept) if n_kept else None
+        return RunFolder.open(
+            self.save_dir, resume=self.resume, estimator=self, digest=digest, grown=grown
+        )
 
     def _validate_training_data(self, X, y):
         """Check the training rows and targets; set ``input_shape_``."""
@@ -644,7 +757,14 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
     # warning); random bagging draws leave some rows in every member's sample.
     _every_row_held_out: bool
 
+    # The parameter whose increase grows a fitted ensemble (warm_start).
+    _grown_by: str
+
     def _split_rows(self, X, y_codes, groups, rng):
+        raise NotImplementedError
+
+    def _fitted_splits(self, n_samples: int) -> list:
+        """``(train_idx, heldout_idx)`` of every fitted member, from its fitted attributes."""
         raise NotImplementedError
 
     def _check_target_state(self) -> None:

@@ -10,6 +10,25 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# The K-fold parameters, ``stratify`` (which means one thing for classifiers,
+# another for regressors) left to fill in.
+_KFOLD = """n_splits : int, default=5
+        Number of folds per repeat.
+    n_repeats : int, default=1
+        Rounds of K-fold, each shuffled anew (scikit-learn's
+        ``RepeatedStratifiedKFold``): ``n_splits * n_repeats`` members, round
+        after round in ``folds_``, every row held out once per round and its
+        out-of-fold prediction the mean over its rounds. More rounds give a
+        less noisy out-of-fold score; round ``r``'s folds do not depend on
+        ``n_repeats``. Needs ``shuffle=True`` when above 1.
+    shuffle : bool, default=True
+        Shuffle rows before folding (seeded by ``random_state``).
+    {stratify}
+    cv : int, cross-validation generator or iterable, default=None
+        Any scikit-learn splitter; overrides ``n_splits``, ``n_repeats``,
+        ``shuffle`` and ``stratify`` (``n_repeats`` must then be 1: pass a
+        repeated splitter instead). Group splitters get ``groups`` from ``fit``."""
+
 PARAMETERS = {
     "model": """model : callable
         Function that builds and returns a compiled ``keras.Model``; called
@@ -24,15 +43,17 @@ PARAMETERS = {
         Draw rows with replacement; ``False`` draws a subset without.
     oob_score : bool, default=False
         Score each row with the members that did not train on it.""",
-    "kfold": """n_splits : int, default=5
-        Number of folds, hence of members.
-    shuffle : bool, default=True
-        Shuffle rows before folding (seeded by ``random_state``).
-    stratify : bool, default=True
-        Keep class proportions equal across folds.
-    cv : int, cross-validation generator or iterable, default=None
-        Any scikit-learn splitter; overrides ``n_splits``, ``shuffle`` and
-        ``stratify``. Group splitters get ``groups`` from ``fit``.""",
+    "kfold": _KFOLD.format(
+        stratify="""stratify : bool, default=True
+        Keep class proportions equal across folds."""
+    ),
+    "kfold_regression": _KFOLD.format(
+        stratify="""stratify : bool, default=False
+        Fold the target's quantile bins as classes (``n_samples // n_splits``
+        bins, AutoGluon's count, of equal sizes by rank: ties split in row
+        order), so that every fold sees the whole range of the target. A
+        single target column only."""
+    ),
     "epochs": """epochs : int, default=10
         Training epochs per member.""",
     "batch_size": """batch_size : int or None, default=32
@@ -171,6 +192,21 @@ PARAMETERS = {
         train; the result equals an uninterrupted fit's. Refused when the
         parameters or data differ from the run's, or while another process
         uses the run.""",
+    "warm_start": """warm_start : bool, default=False
+        With a fitted ensemble, ``fit`` keeps its members and trains only
+        the ones a larger ``n_estimators`` (bagging) or ``n_repeats``
+        (K-fold) adds, as scikit-learn's ``BaggingClassifier`` does; held-out
+        predictions and ``fit_statistics_`` then cover every member, and
+        ``fit_strategy_`` says how the new ones trained. Member ``k``'s rows
+        and seed do not depend on the member count, so with an integer
+        ``random_state`` the grown ensemble equals a cold fit with the larger
+        count, member for member (members trained packed, by
+        ``strategy="packed"`` or ``"auto"``, share batches with those packed
+        beside them, so new ones then differ from a cold packed fit's). Change
+        only the count and pass the same data: a fit that would split the
+        fitted members' rows otherwise is refused, as is a smaller count; the
+        same count warns and trains nothing. With ``save_dir`` (that of the
+        fitted members' run), the new members join that run.""",
     "model_params": """**model_params
         Keyword arguments ``model__<name>=value`` routed to the builder as
         ``<name>=value``. They are ordinary parameters: ``get_params``

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import random
 import warnings
 from typing import Any, Callable, Iterator
@@ -24,6 +25,7 @@ from typing import Any, Callable, Iterator
 # validation, the fit context that runs it, and the pieces of
 # cross_val_predict that oof_predict reuses.
 from sklearn.base import _fit_context as fit_context
+from sklearn.ensemble import StackingClassifier
 from sklearn.model_selection._validation import _check_is_permutation as check_is_permutation
 from sklearn.model_selection._validation import (
     _enforce_prediction_order as enforce_prediction_order,
@@ -60,9 +62,14 @@ __all__ = [
     "keras_default_seeds_from",
     "metric_direction",
     "num_samples",
+    "no_retracing_warning",
     "safe_deserialization",
     "safe_split",
     "seed_states",
+    "stacking_estimators",
+    "stacking_features",
+    "stacking_final_estimator",
+    "stacking_method",
     "symbolic_build",
     "validate_parameter_constraints",
 ]
@@ -110,6 +117,34 @@ def symbolic_build(model: keras.Model) -> Callable[..., None] | None:
     if build is None:
         _lost("building the optimizer before the first trace (one trace fewer per member)")
     return build
+
+
+class _NoRetracingWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def no_retracing_warning() -> Iterator[None]:
+    """Within the block, drop TensorFlow's "excessive retracing" warning (only that).
+
+    Keras traces every model's train and test steps from the same closures,
+    and TensorFlow counts traces per code object: to it, members fitted one
+    after another (each traced once, for its own variables) look like one
+    function retraced again and again, and members of a few batches each
+    (six of 60 rows) got its warning, which blames the user's code, wrongly
+    here. A filter on the "tensorflow" logger, for the block only: the
+    functions themselves are private to Keras.
+    """
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    tf_logger, quiet = logging.getLogger("tensorflow"), _NoRetracingWarning()
+    tf_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        tf_logger.removeFilter(quiet)
 
 
 def compile_arguments(model: keras.Model) -> dict[str, Any]:
@@ -237,3 +272,30 @@ class _FusedAdam(keras.optimizers.Adam):
             epsilon=tf.cast(self.epsilon, dtype),
             grad=tf.cast(tf.convert_to_tensor(gradient), dtype),
         )
+
+
+# -- scikit-learn's stackers: the pieces of their fit that OOFStacking* reuse -----
+# OOFStackingClassifier and OOFStackingRegressor subclass scikit-learn's stackers
+# and replace only how base models are fitted; these are the private steps of
+# StackingClassifier.fit they share with it, so that both validate, name and
+# concatenate exactly alike.
+
+
+def stacking_estimators(stacker) -> tuple[list[str], list]:
+    """The names and estimators of a stacker's ``estimators``, validated as it validates them."""
+    return stacker._validate_estimators()
+
+
+def stacking_final_estimator(stacker) -> None:
+    """Set ``final_estimator_``: a clone of ``final_estimator``, or the stacker's default."""
+    stacker._validate_final_estimator()
+
+
+def stacking_method(name: str, estimator, method: str) -> str:
+    """The method a stacker calls on ``estimator`` for ``stack_method=method``."""
+    return StackingClassifier._method_name(name, estimator, method)
+
+
+def stacking_features(stacker, X, predictions: list):
+    """The final estimator's input: the base models' predictions (and ``X``, with passthrough)."""
+    return stacker._concatenate_predictions(X, predictions)

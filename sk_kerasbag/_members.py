@@ -33,7 +33,7 @@ from ._callbacks import (
     TrackProgress,
     member_callbacks,
 )
-from ._fixes import keras_default_seeds_from, symbolic_build
+from ._fixes import keras_default_seeds_from, no_retracing_warning, symbolic_build
 from ._keras import keras
 from ._pickling import portable
 
@@ -114,6 +114,12 @@ def seeded(seed: int) -> Iterator[None]:
     with _SEEDING_LOCK:
         python_state, numpy_state = random.getstate(), np.random.get_state()
         keras.utils.set_random_seed(seed)
+        # Keras shuffles in-memory rows with NumPy's global generator, and
+        # set_random_seed can draw from it after seeding it (under JAX, its
+        # first call imports TensorFlow, which draws): seed both again, so a
+        # member's batches follow from its seed alone.
+        random.seed(seed)
+        np.random.seed(seed)
         try:
             yield
         finally:
@@ -322,14 +328,15 @@ def fit_model(
         initial_epoch = checkpointing.resume(model, training.epochs)
         start_at_epoch(data["x"], initial_epoch)
     try:
-        model.fit(
-            **data,
-            validation_data=validation_data,
-            epochs=training.epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            verbose=training.verbose,
-        )
+        with no_retracing_warning():
+            model.fit(
+                **data,
+                validation_data=validation_data,
+                epochs=training.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                verbose=training.verbose,
+            )
     finally:
         release(data["x"])
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.model_selection import (
+    KFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    StratifiedKFold,
+    check_cv,
+)
 from sklearn.utils.random import sample_without_replacement
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -37,7 +43,9 @@ def bagging_splits(
     bootstrap : bool
         Draw with replacement (True) or a random subset without (False).
     rng : RandomState
-        Source of randomness.
+        Source of randomness: one number is drawn from it, which seeds every
+        member's own draw, so member ``k``'s rows do not depend on
+        ``n_estimators`` (a grown ensemble's first members keep theirs).
 
     Returns
     -------
@@ -53,12 +61,14 @@ def bagging_splits(
             f"max_samples={max_samples} asks for {n_draw} rows without replacement, "
             f"but only {n_samples} rows are available."
         )
+    base_seed = int(rng.randint(np.iinfo(np.int32).max))
     splits = []
-    for _ in range(n_estimators):
+    for k in range(n_estimators):
+        member_rng = np.random.RandomState([base_seed, k])
         if bootstrap:
-            train_idx = rng.randint(0, n_samples, n_draw)
+            train_idx = member_rng.randint(0, n_samples, n_draw)
         else:
-            train_idx = sample_without_replacement(n_samples, n_draw, random_state=rng)
+            train_idx = sample_without_replacement(n_samples, n_draw, random_state=member_rng)
         in_bag = np.zeros(n_samples, dtype=bool)
         in_bag[train_idx] = True
         splits.append((train_idx, np.flatnonzero(~in_bag)))
@@ -72,39 +82,98 @@ def kfold_splits(
     *,
     cv,
     n_splits: int,
+    n_repeats: int,
     shuffle: bool,
-    stratify: bool,
+    strata: np.ndarray | None,
     rng: np.random.RandomState,
 ) -> list[Split]:
-    """One member per fold of ``cv``, or of a (Stratified)KFold built from the rest.
+    """One member per fold of ``cv``, or of a (repeated, stratified) K-fold built from the rest.
 
     Parameters
     ----------
     X, y, groups : array-like
         Passed to the splitter's ``split``.
     cv : int, cross-validation generator, iterable or None
-        Any scikit-learn splitter; when given it overrides the next three.
+        Any scikit-learn splitter; when given it overrides the next four.
     n_splits : int
         Number of folds of the default splitter.
+    n_repeats : int
+        Rounds of ``n_splits`` folds, each with its own shuffle, as
+        :class:`~sklearn.model_selection.RepeatedStratifiedKFold` makes them:
+        round ``r``'s folds are the same whatever ``n_repeats``, so a fit
+        with more repeats extends one with fewer.
     shuffle : bool
         Whether the default splitter shuffles rows before folding.
-    stratify : bool
-        Use :class:`~sklearn.model_selection.StratifiedKFold` (classifiers).
+    strata : ndarray or None
+        Labels whose proportions every default fold keeps (class codes, a
+        regression target's quantile bins); None folds without regard to ``y``.
+        With ``cv``, whether an int ``cv`` stratifies classes.
     rng : RandomState
         Seeds the default splitter's shuffling.
 
     Returns
     -------
     list of (ndarray, ndarray)
-        ``(train_idx, heldout_idx)`` per fold.
+        ``(train_idx, heldout_idx)`` per fold, round after round.
     """
-    if cv is None:
-        splitter_class = StratifiedKFold if stratify else KFold
-        seed = int(rng.randint(np.iinfo(np.int32).max)) if shuffle else None
+    if cv is not None:
+        if n_repeats != 1:
+            raise ValueError(
+                f"n_repeats={n_repeats} repeats the default folds; with cv={cv!r}, pass a "
+                "repeated splitter (such as RepeatedStratifiedKFold) as cv instead."
+            )
+        cv = check_cv(cv, y, classifier=strata is not None)
+        return [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
+    if n_repeats > 1 and not shuffle:
+        raise ValueError(
+            f"n_repeats={n_repeats} needs shuffle=True: without shuffling, every repeat "
+            "would hold out the same folds."
+        )
+    # Drawn whatever n_repeats is, so one round of folds is the plain (Stratified)KFold.
+    seed = int(rng.randint(np.iinfo(np.int32).max)) if shuffle else None
+    if n_repeats == 1:
+        splitter_class = KFold if strata is None else StratifiedKFold
         cv = splitter_class(n_splits=n_splits, shuffle=shuffle, random_state=seed)
-    else:
-        cv = check_cv(cv, y, classifier=stratify)
-    return [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
+    else:  # its first round is the KFold above: one generator shuffles every round in turn
+        splitter_class = RepeatedKFold if strata is None else RepeatedStratifiedKFold
+        cv = splitter_class(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
+    labels = y if strata is None else strata
+    return [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, labels, groups)]
+
+
+def quantile_bins(y: np.ndarray, n_splits: int) -> np.ndarray:
+    """A regression target's rows labelled by quantile bin, for stratified folds.
+
+    ``n_samples // n_splits`` bins (AutoGluon's count for its quantile
+    bins), of equal sizes by rank (ties split in row order, where AutoGluon's
+    ``KBinsDiscretizer`` keeps them in one bin), so that every bin has at least
+    ``n_splits`` rows and every fold gets at least one row of each, hence the
+    whole range of the target.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, 1)
+        The target.
+    n_splits : int
+        Number of folds.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+        Each row's bin, 0 for the smallest targets.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(
+            f"stratify=True bins a single target column into quantiles; y has {y.shape[1]} "
+            "columns. Pass stratify=False, or a cv splitter that folds them as you need."
+        )
+    n_bins = max(1, len(y) // n_splits)
+    bins = np.empty(len(y), dtype=np.intp)
+    bins[np.argsort(y, kind="stable")] = np.arange(len(y)) * n_bins // len(y)
+    return bins
 
 
 def carve_validation(

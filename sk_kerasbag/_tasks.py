@@ -59,6 +59,24 @@ class KerasClassifierMixin(ClassifierMixin):
         """
         return self._mean_member_output(X)
 
+    @available_if(_outputs_probabilities)
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba` (the members' mean probabilities).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input rows, shaped like the training data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Log-probabilities in ``classes_`` order; ``-inf`` where every
+            member gives a class probability 0.
+        """
+        with np.errstate(divide="ignore"):  # log(0) is -inf, the right answer, not a problem
+            return np.log(self.predict_proba(X))
+
     def predict(self, X) -> np.ndarray:
         """Class with the highest mean probability.
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from numbers import Integral
 
+import numpy as np
+
 from ._base import BaseKerasEnsemble
 from ._docs import fill_doc
 from ._fixes import Interval, RealNotInt, StrOptions, fit_context
@@ -25,6 +27,7 @@ class BaggingMixin:
     """Row splitting and ``fit`` signature shared by the bagged estimators."""
 
     _every_row_held_out = False
+    _grown_by = "n_estimators"
 
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None, validation_data=None):
@@ -57,6 +60,10 @@ class BaggingMixin:
     def _record_splits(self, splits) -> None:
         self.estimators_samples_ = [train_idx for train_idx, _ in splits]
 
+    def _fitted_splits(self, n_samples: int) -> list:
+        everything = np.arange(n_samples)
+        return [(rows, np.setdiff1d(everything, rows)) for rows in self.estimators_samples_]
+
     def _wants_heldout(self) -> bool:
         return self.oob_score
 
@@ -87,6 +94,7 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
     {n_jobs}
     {strategy}
     {artifacts}
+    {warm_start}
     {model_params}
 
     Attributes
@@ -153,6 +161,7 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
         strategy="sequential",
         save_dir=None,
         resume=False,
+        warm_start=False,
         **model_params,
     ):
         self._set_init_params(locals())
@@ -179,6 +188,7 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
     {n_jobs}
     {strategy}
     {artifacts}
+    {warm_start}
     {model_params}
 
     Attributes
@@ -223,6 +233,7 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
         strategy="sequential",
         save_dir=None,
         resume=False,
+        warm_start=False,
         **model_params,
     ):
         self._set_init_params(locals())

@@ -165,6 +165,7 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
     {n_jobs}
     {strategy}
     {artifacts}
+    {warm_start}
     {model_params}
 
     Attributes
@@ -214,6 +215,7 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
         strategy="sequential",
         save_dir=None,
         resume=False,
+        warm_start=False,
         **model_params,
     ):
         self._set_init_params(locals())
@@ -250,6 +252,7 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
     {n_jobs}
     {strategy}
     {artifacts}
+    {warm_start}
     {model_params}
 
     Attributes
@@ -261,7 +264,8 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
     folds_ : list of (ndarray, ndarray)
         ``(train_idx, heldout_idx)`` of each member, indices into the images.
     oof_proba_ : ndarray of shape (n_samples, n_classes)
-        Out-of-fold class probabilities, rows in training-image order.
+        Out-of-fold class probabilities (each row's mean over the rounds
+        that held it out), rows in training-image order.
     oof_score_ : float
         Accuracy of the out-of-fold predictions.
     """
@@ -279,6 +283,7 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
         workers=1,
         cache_mb=64,
         n_splits=5,
+        n_repeats=1,
         shuffle=True,
         stratify=True,
         cv=None,
@@ -299,6 +304,7 @@ class DirectoryKFoldClassifier(DirectoryDataMixin, KFoldKerasClassifier):
         strategy="sequential",
         save_dir=None,
         resume=False,
+        warm_start=False,
         **model_params,
     ):
         self._set_init_params(locals())

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from numbers import Integral
 
+from sklearn.base import is_classifier
+
 from ._base import BaseKerasEnsemble
 from ._docs import fill_doc
 from ._fixes import Interval, StrOptions, fit_context
-from ._splitting import kfold_splits
+from ._splitting import kfold_splits, quantile_bins
 from ._tasks import KerasClassifierMixin, KerasRegressorMixin
 
 _KFOLD_CONSTRAINTS = {
     "n_splits": [Interval(Integral, 2, None, closed="left")],
+    "n_repeats": [Interval(Integral, 1, None, closed="left")],
     "shuffle": ["boolean"],
+    "stratify": ["boolean"],
     "cv": ["cv_object", None],
 }
 
@@ -21,6 +25,7 @@ class KFoldMixin:
     """Row splitting and ``fit`` signature shared by the K-fold estimators."""
 
     _every_row_held_out = True
+    _grown_by = "n_repeats"
 
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None, validation_data=None, groups=None):
@@ -52,19 +57,28 @@ class KFoldMixin:
         )
 
     def _split_rows(self, X, y_codes, groups, rng):
+        strata = None
+        if is_classifier(self):
+            strata = y_codes if self.stratify else None
+        elif self.stratify and self.cv is None:  # a cv splitter overrides stratify
+            strata = quantile_bins(y_codes, self.n_splits)
         return kfold_splits(
             X,
             y_codes,
             groups,
             cv=self.cv,
             n_splits=self.n_splits,
+            n_repeats=self.n_repeats,
             shuffle=self.shuffle,
-            stratify=getattr(self, "stratify", False),
+            strata=strata,
             rng=rng,
         )
 
     def _record_splits(self, splits) -> None:
         self.folds_ = splits
+
+    def _fitted_splits(self, n_samples: int) -> list:
+        return list(self.folds_)
 
     def _wants_heldout(self) -> bool:
         return True
@@ -96,6 +110,7 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
     {n_jobs}
     {strategy}
     {artifacts}
+    {warm_start}
     {model_params}
 
     Attributes
@@ -107,7 +122,8 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
     folds_ : list of (ndarray, ndarray)
         ``(train_idx, heldout_idx)`` of each member.
     oof_proba_ : ndarray of shape (n_samples, n_classes)
-        Out-of-fold class probabilities (NaN for rows no fold held out).
+        Out-of-fold class probabilities, each row's mean over the rounds that
+        held it out (NaN for rows no fold held out).
     oof_score_ : float
         Accuracy of the out-of-fold predictions.
     """
@@ -115,7 +131,6 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
     _parameter_constraints = {
         **BaseKerasEnsemble._parameter_constraints,
         **_KFOLD_CONSTRAINTS,
-        "stratify": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
     _heldout_attribute = "oof_proba_"
@@ -126,6 +141,7 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
         model,
         *,
         n_splits=5,
+        n_repeats=1,
         shuffle=True,
         stratify=True,
         cv=None,
@@ -146,6 +162,7 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
         strategy="sequential",
         save_dir=None,
         resume=False,
+        warm_start=False,
         **model_params,
     ):
         self._set_init_params(locals())
@@ -158,13 +175,7 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
     Parameters
     ----------
     {model}
-    n_splits : int, default=5
-        Number of folds, hence of members.
-    shuffle : bool, default=True
-        Shuffle rows before folding (seeded by ``random_state``).
-    cv : int, cross-validation generator or iterable, default=None
-        Any scikit-learn splitter; overrides ``n_splits`` and ``shuffle``.
-        Group splitters get ``groups`` from ``fit``.
+    {kfold_regression}
     {epochs}
     {batch_size}
     {callbacks}
@@ -178,6 +189,7 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
     {n_jobs}
     {strategy}
     {artifacts}
+    {warm_start}
     {model_params}
 
     Attributes
@@ -189,7 +201,8 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
     folds_ : list of (ndarray, ndarray)
         ``(train_idx, heldout_idx)`` of each member.
     oof_prediction_ : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        Out-of-fold predictions (NaN for rows no fold held out).
+        Out-of-fold predictions, each row's mean over the rounds that held it
+        out (NaN for rows no fold held out).
     oof_score_ : float
         R^2 of the out-of-fold predictions.
     """
@@ -203,7 +216,9 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
         model,
         *,
         n_splits=5,
+        n_repeats=1,
         shuffle=True,
+        stratify=False,
         cv=None,
         epochs=10,
         batch_size=32,
@@ -221,6 +236,7 @@ class KFoldKerasRegressor(KerasRegressorMixin, KFoldMixin, BaseKerasEnsemble):
         strategy="sequential",
         save_dir=None,
         resume=False,
+        warm_start=False,
         **model_params,
     ):
         self._set_init_params(locals())

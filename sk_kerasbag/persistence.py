@@ -53,7 +53,9 @@ ARRAYS = "arrays.npz"
 # Training-time objects that prediction never needs; they are not saved.
 _TRAINING_ONLY = ("callbacks",)
 # Parameters that say how to run a fit, not what it computes.
-RUN_CONTROL = ("verbose", "n_jobs", "save_dir", "resume", "tta", "workers", "cache_mb")
+RUN_CONTROL = (
+    "verbose", "n_jobs", "save_dir", "resume", "warm_start", "tta", "workers", "cache_mb"
+)
 
 
 # -- describing values as JSON ---------------------------------------------------

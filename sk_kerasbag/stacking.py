@@ -1,9 +1,14 @@
-"""Out-of-fold predictions for stacking and blending.
+"""Out-of-fold predictions for stacking and blending, and stackers built on them.
 
 :func:`oof_predict` is :func:`sklearn.model_selection.cross_val_predict` that
 also keeps each fold's model long enough to predict a test set: the
 out-of-fold training predictions become the meta-model's training features
 and the fold-averaged test predictions its test features.
+
+:class:`OOFStackingClassifier` and :class:`OOFStackingRegressor` are
+scikit-learn's stackers with one change: a sk_kerasbag K-fold base is trained
+once, on the stacker's folds, instead of once per fold and once more on every
+row.
 """
 
 from __future__ import annotations
@@ -15,21 +20,29 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone, is_classifier
-from sklearn.model_selection import check_cv
+from sklearn.ensemble import StackingClassifier, StackingRegressor
+from sklearn.model_selection import check_cv, cross_val_predict
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.validation import check_is_fitted, indexable
+from sklearn.utils import Bunch
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, indexable
 
 from ._fixes import (
     check_is_permutation,
     check_method_params,
     enforce_prediction_order,
+    fit_context,
     num_samples,
     safe_split,
+    stacking_estimators,
+    stacking_features,
+    stacking_final_estimator,
+    stacking_method,
 )
 from .folders import list_images
 from .kfold import KFoldMixin
 
-__all__ = ["oof_predict"]
+__all__ = ["OOFStackingClassifier", "OOFStackingRegressor", "oof_predict"]
 
 _PROBABILISTIC = ("decision_function", "predict_proba", "predict_log_proba")
 _METHODS = ("predict_proba", "predict", "decision_function", "predict_log_proba")
@@ -220,11 +233,14 @@ def _prefit_predictions(estimator, X, X_test, method):
             f'cv="prefit": X has {num_samples(X)} rows, but the estimator was fitted on '
             f"{len(heldout)}; pass the data it was fitted on."
         )
-    test_indices = np.concatenate([test for _, test in estimator.folds_])
-    if not check_is_permutation(test_indices, len(heldout)):
+    # Once per round of folds: a repeated K-fold's rows are held out n_repeats times each.
+    times_held_out = np.bincount(
+        np.concatenate([test for _, test in estimator.folds_]), minlength=len(heldout)
+    )
+    if times_held_out.min() == 0 or times_held_out.min() != times_held_out.max():
         raise ValueError(
-            'cv="prefit" needs an estimator whose folds hold out every row exactly once; '
-            "its cv does not partition the rows."
+            'cv="prefit" needs an estimator whose folds hold out every row equally often '
+            "(once per round of folds); its cv does not partition the rows."
         )
     if X_test is not None:
         n_passes = estimator._prediction_passes(X_test)[1]
@@ -240,6 +256,9 @@ def _prefit_predictions(estimator, X, X_test, method):
     def as_method(output):
         if method == "predict":
             return _labels_or_values(estimator, estimator._format_output(output))
+        if method == "predict_log_proba":
+            with np.errstate(divide="ignore"):
+                return np.log(output)
         return np.array(output, copy=True)
 
     fold_preds = None
@@ -269,3 +288,186 @@ def _majority_vote(fold_labels) -> np.ndarray:
     codes = codes.reshape(labels.shape)
     counts = (codes[..., None] == np.arange(len(classes))).sum(axis=0)
     return classes[np.argmax(counts, axis=-1)]
+
+
+# -- stacking that trains each K-fold base once ----------------------------------
+
+
+def _fit_base(estimator, X, y, folds: list, method: str, sample_weight, verbose: int):
+    """Fit one base model; return it and its out-of-fold ``method`` predictions on ``X``.
+
+    A sk_kerasbag K-fold ensemble is fitted once on the stacker's folds: its
+    members are the fold models, its held-out predictions the out-of-fold
+    ones, and it predicts new rows as their mean. Any other estimator is
+    cross-validated on the same folds and refitted on every row, as
+    :class:`~sklearn.ensemble.StackingClassifier` does.
+    """
+    weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+    if isinstance(estimator, KFoldMixin):
+        if estimator.n_repeats != 1:
+            raise ValueError(
+                f"A K-fold base of a stacker trains on the stacker's folds; its n_repeats="
+                f"{estimator.n_repeats} cannot apply. Pass n_repeats=1, or repeated folds as cv."
+            )
+        estimator.set_params(cv=folds).fit(X, y, **weights)
+        return estimator, oof_predict(estimator, X, y, cv="prefit", method=method)[0]
+    oof = cross_val_predict(
+        clone(estimator), X, y, cv=folds, method=method, params=weights, verbose=verbose
+    )
+    return estimator.fit(X, y, **weights), oof
+
+
+class _OOFStacking:
+    """The fit shared by :class:`OOFStackingClassifier` and :class:`OOFStackingRegressor`."""
+
+    @property
+    def n_features_in_(self) -> int:
+        """Number of features of the training rows (the first base model's)."""
+        return super().n_features_in_
+
+    def _fit_stack(self, X, y, sample_weight):
+        stacking_final_estimator(self)
+        if isinstance(self.cv, str) and self.cv == "prefit":
+            raise ValueError(
+                f'{type(self).__name__} trains its base models; cv="prefit" is '
+                "StackingClassifier's and StackingRegressor's."
+            )
+        names, all_estimators = stacking_estimators(self)
+        X, y = indexable(X, y)
+        # Split once: every base model gets the same folds, even from a splitter
+        # that shuffles with random_state=None.
+        cv = check_cv(self.cv, y=y, classifier=is_classifier(self))
+        folds = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y)]
+        kept = [(name, est) for name, est in zip(names, all_estimators) if est != "drop"]
+        methods = [stacking_method(name, est, self.stack_method) for name, est in kept]
+        fitted = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_base)(clone(est), X, y, folds, method, sample_weight, self.verbose)
+            for (_, est), method in zip(kept, methods)
+        )
+        self.estimators_ = [estimator for estimator, _ in fitted]
+        self.named_estimators_ = Bunch(**{name: "drop" for name in names})
+        for (name, _), estimator in zip(kept, self.estimators_):
+            self.named_estimators_[name] = estimator
+            if hasattr(estimator, "feature_names_in_"):
+                self.feature_names_in_ = estimator.feature_names_in_
+        self.stack_method_ = methods
+        X_meta = stacking_features(self, X, [oof for _, oof in fitted])
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self.final_estimator_.fit(X_meta, y, **weights)
+        return self
+
+
+def _stacker_doc(task: str, base: str, kfold: str, default: str, extra: str) -> str:
+    """The docstring of an OOF stacker: ``base``'s, with what differs said."""
+    return f"""Stacked {task} that trains each K-fold base once.
+
+    Out-of-fold stacking as :class:`~sklearn.ensemble.{base}` does it, with
+    its parameters, attributes and methods, except that a sk_kerasbag K-fold
+    base ({kfold}) is fitted once, on the stacker's folds (``cv`` overrides
+    its own ``n_splits`` and ``shuffle``): its out-of-fold predictions train
+    the final estimator, and its fold members, averaged, give the features of
+    new rows. ``{base}`` would fit it once per fold and once more on every
+    row, ``k * (k + 1)`` member fits instead of ``k``, and take its test
+    features from the model no fold validated. Every other base model is
+    cross-validated on the same folds and refitted on every row, as
+    ``{base}`` does.
+
+    Parameters
+    ----------
+    estimators : list of (str, estimator)
+        The base models; an estimator may be ``"drop"``.
+    final_estimator : estimator, default=None
+        Trained on the base models' out-of-fold predictions; ``None`` is
+        :class:`~sklearn.linear_model.{default}`.
+    cv : int, cross-validation generator or iterable, default=None
+        The folds every base model shares: ``None`` is 5-fold, an int that
+        many folds (unshuffled; stratified for classifiers), as ``{base}``.{extra}
+    n_jobs : int, default=None
+        Base models fitted in parallel through joblib.
+    passthrough : bool, default=False
+        Also give the final estimator the original features.
+    verbose : int, default=0
+        Verbosity of ``cross_val_predict`` for the other base models.
+
+    Attributes
+    ----------
+    estimators_ : list of estimator
+        The fitted base models (K-fold bases: their fold members; others:
+        refitted on every row).
+    named_estimators_ : Bunch
+        The fitted base models by name.
+    final_estimator_ : estimator
+        The fitted final estimator.
+    stack_method_ : list of str
+        The method used of each base model.
+
+    See Also
+    --------
+    oof_predict : out-of-fold predictions of one model, for stacking by hand.
+    """
+
+
+class OOFStackingClassifier(_OOFStacking, StackingClassifier):
+    __doc__ = _stacker_doc(
+        "classifier",
+        "StackingClassifier",
+        "``KFoldKerasClassifier``, ``DirectoryKFoldClassifier``",
+        "LogisticRegression",
+        """
+    stack_method : {"auto", "predict_proba", "decision_function", "predict"}, \
+default="auto"
+        Method of the base models whose output the final estimator sees;
+        ``"auto"`` takes the first they have, in that order.""",
+    )
+
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None) -> OOFStackingClassifier:
+        """Fit the base models once each, then the final estimator on their out-of-fold output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, given to every base model and the final estimator.
+
+        Returns
+        -------
+        self : object
+            The fitted stacker.
+        """
+        check_classification_targets(y)
+        if type_of_target(y) == "multilabel-indicator":
+            raise ValueError(f"{type(self).__name__} takes 1-D class labels, not a label matrix.")
+        y = column_or_1d(y, warn=True)
+        self._label_encoder = LabelEncoder().fit(y)
+        self.classes_ = self._label_encoder.classes_
+        return self._fit_stack(X, self._label_encoder.transform(y), sample_weight)
+
+
+class OOFStackingRegressor(_OOFStacking, StackingRegressor):
+    __doc__ = _stacker_doc(
+        "regressor", "StackingRegressor", "``KFoldKerasRegressor``", "RidgeCV", ""
+    )
+
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None) -> OOFStackingRegressor:
+        """Fit the base models once each, then the final estimator on their out-of-fold output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows.
+        y : array-like of shape (n_samples,)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, given to every base model and the final estimator.
+
+        Returns
+        -------
+        self : object
+            The fitted stacker.
+        """
+        return self._fit_stack(X, column_or_1d(y, warn=True), sample_weight)

@@ -168,14 +168,15 @@ def test_featurewise_statistics_come_from_each_members_rows(images):
     bag = BaggedKerasClassifier(small_cnn, n_estimators=2, augmentation=augmentation, **FAST).fit(
         X, y, validation_data=(X_val, y_val)
     )
-    for member, rows, fitted, history in zip(
-        bag.estimators_, bag.estimators_samples_, bag.preprocessing_, bag.histories_
+    held_epochs = bag.fit_statistics_["held_epoch"] - 1
+    for member, rows, fitted, history, held in zip(
+        bag.estimators_, bag.estimators_samples_, bag.preprocessing_, bag.histories_, held_epochs
     ):
         assert_allclose(fitted.mean, X[rows].mean(axis=(0, 1, 2)), rtol=1e-5)
         assert_allclose(fitted.std, X[rows].std(axis=(0, 1, 2)), rtol=1e-4)
         # Validation rows got the member's own preprocessing.
         standardized = (X_val - fitted.mean) / (fitted.std + 1e-6)
-        assert history["val_loss"][-1] == pytest.approx(
+        assert history["val_loss"][held] == pytest.approx(
             member.evaluate(standardized, y_val, verbose=0), rel=1e-4
         )
     assert not np.allclose(bag.preprocessing_[0].mean, bag.preprocessing_[1].mean)

@@ -19,6 +19,8 @@ import pytest
 from sk_kerasbag import __version__, load
 from sk_kerasbag.cli import main
 
+from .marks import backend_independent
+
 REPO = Path(__file__).resolve().parents[1]
 # What the progress bar over members prints (to stderr, redrawn with \r).
 PROGRESS = re.compile(r"^members: +\d+%")
@@ -127,6 +129,7 @@ def test_a_mistake_in_the_arguments_is_one_line_naming_it(tmp_path, capsys, args
     assert (places["full"] / "mine.txt").read_text() == "mine"
 
 
+@backend_independent
 def test_the_readme_runs_the_toml_example(tmp_path, capsys):
     readme = (REPO / "README.md").read_text()
     assert "sk-kerasbag run examples/experiment.toml" in readme

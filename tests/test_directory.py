@@ -99,11 +99,15 @@ def test_bagging_from_a_folder_learns_and_predicts_in_list_images_order(folder):
 def test_kfold_from_a_path_list_gives_out_of_fold_predictions(folder):
     before = _tree_fingerprint(folder)
     paths, labels = list_images(folder)
-    kfold = DirectoryKFoldClassifier(dense_classifier, n_splits=2, **FAST).fit(paths, labels)
-    assert kfold.oof_proba_.shape == (200, 10)
+    kfold = DirectoryKFoldClassifier(dense_classifier, n_splits=2, n_repeats=2, **FAST)
+    kfold.fit(paths, labels)
+    assert kfold.oof_proba_.shape == (200, 10) and len(kfold.estimators_) == 4
+    # Each row's mean over the two rounds (two folds each) that held it out.
+    expected = np.zeros_like(kfold.oof_proba_)
     for member, (_, heldout) in zip(kfold.estimators_, kfold.folds_):
         images = ImageFiles(paths[heldout], **IMAGES)[:]
-        assert_allclose(kfold.oof_proba_[heldout], np.asarray(member(images)), rtol=1e-5)
+        expected[heldout] += np.asarray(member(images)) / 2
+    assert_allclose(kfold.oof_proba_, expected, rtol=1e-5, atol=1e-7)
     assert set(kfold.predict(paths[:20])) <= set(labels)
     assert _tree_fingerprint(folder) == before
 

@@ -22,7 +22,7 @@ import pytest
 
 import sk_kerasbag
 
-from .marks import worker_processes
+from .marks import backend_independent, worker_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -114,6 +114,7 @@ def test_the_readme_and_most_guide_pages_have_code():
     assert len(PAGES_WITH_CODE) >= len(GUIDE_PAGES) - 2
 
 
+@backend_independent
 @pytest.mark.parametrize("page", _page_params())
 def test_python_blocks_run(page, tmp_path, monkeypatch):
     (tmp_path / "examples").mkdir()

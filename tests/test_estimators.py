@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GroupKFold
 
 from sk_kerasbag import (
@@ -384,7 +385,7 @@ def test_a_classifier_of_scores_offers_decision_function_and_no_predict_proba():
         dense_classifier, n_estimators=3, epochs=3, random_state=0,
         model__loss="categorical_hinge", model__activation=None,
     ).fit(X, y)  # fmt: skip
-    assert not hasattr(clf, "predict_proba")
+    assert not hasattr(clf, "predict_proba") and not hasattr(clf, "predict_log_proba")
     with pytest.raises(AttributeError, match="has no attribute 'predict_proba'") as caught:
         clf.predict_proba(X)
     # scikit-learn's message, caused by ours, which says why and what instead.
@@ -417,3 +418,22 @@ def test_a_binary_classifier_of_scores_gives_one_score_per_row_like_scikit_learn
     assert scores.shape == (len(X),)
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[(scores > 0).astype(int)])
+
+
+@uses_kfold3
+def test_members_are_reachable_as_scikit_learn_ensembles_offer_them(clf_data, kfold3):
+    X, _ = clf_data
+    assert len(kfold3) == 3
+    assert list(kfold3) == kfold3.estimators_ and kfold3[1] is kfold3.estimators_[1]
+    assert kfold3[:2] == kfold3.estimators_[:2]
+    unfitted = KFoldKerasClassifier(dense_classifier)
+    assert unfitted  # an estimator is true whether fitted or not, as before it had a length
+    with pytest.raises(NotFittedError):
+        len(unfitted)
+    with pytest.raises(NotFittedError):
+        iter(unfitted)
+    # Log-probabilities: the log of the members' mean, as BaggingClassifier's.
+    np.testing.assert_allclose(
+        kfold3.predict_log_proba(X), np.log(kfold3.predict_proba(X)), rtol=1e-6
+    )
+

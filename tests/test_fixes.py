@@ -129,3 +129,12 @@ def test_each_output_gets_the_metrics(n_outputs):
     y = np.array([0, 1, 0, 1])
     logs = model.fit(np.ones((4, 3)), [y] * n_outputs if n_outputs > 1 else y, verbose=0)
     assert sum("accuracy" in name for name in logs.history) == n_outputs
+
+
+def test_the_stacking_steps_oof_stacking_shares_are_where_they_are_called():
+    from sklearn.ensemble import StackingClassifier, StackingRegressor
+
+    for stacker in (StackingClassifier, StackingRegressor):
+        for name in ("_validate_estimators", "_validate_final_estimator", "_method_name",
+                     "_concatenate_predictions"):  # fmt: skip
+            assert callable(getattr(stacker, name, None)), (stacker.__name__, name)

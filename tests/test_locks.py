@@ -7,6 +7,10 @@ import pytest
 
 from sk_kerasbag._files import exclusive
 
+from .marks import backend_independent
+
+pytestmark = backend_independent  # file locks
+
 
 def test_a_lock_is_exclusive_and_its_file_is_removed_when_let_go(tmp_path):
     path = tmp_path / ".lock"

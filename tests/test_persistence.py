@@ -26,7 +26,7 @@ from sk_kerasbag.persistence import UnresolvedBuilder
 
 from . import builders
 from .builders import dense_classifier, dense_regressor, small_cnn
-from .marks import worker_processes
+from .marks import backend_independent, worker_processes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -280,6 +280,7 @@ else:
 """
 
 
+@backend_independent
 def test_two_processes_saving_to_one_path_leave_exactly_one_ensemble(data, tmp_path):
     X, labels = data
     fits = [

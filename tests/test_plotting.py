@@ -14,6 +14,9 @@ from sk_kerasbag import BaggedKerasClassifier, KFoldKerasRegressor, plotting
 from sk_kerasbag.plotting import plot_history, plot_training
 
 from .builders import dense_classifier
+from .marks import backend_independent
+
+pytestmark = backend_independent  # plots of recorded histories
 
 matplotlib.use("Agg")
 

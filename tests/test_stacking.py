@@ -9,8 +9,10 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_iris, make_multilabel_classification, make_regression
+from sklearn.ensemble import StackingClassifier, StackingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import (
+    GridSearchCV,
     GroupKFold,
     KFold,
     ShuffleSplit,
@@ -19,18 +21,22 @@ from sklearn.model_selection import (
     train_test_split,
 )
 from sklearn.multiclass import OneVsRestClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from sk_kerasbag import (
     BaggedKerasClassifier,
     KFoldKerasClassifier,
     KFoldKerasRegressor,
+    OOFStackingClassifier,
+    OOFStackingRegressor,
     load_digits_images,
     oof_predict,
 )
 from sk_kerasbag.stacking import _majority_vote
 
-from .builders import dense_classifier, dense_regressor
-from .marks import worker_processes
+from .builders import dense_classifier, dense_regressor, pid_logging_classifier
+from .marks import backend_independent, worker_processes
 
 FAST = dict(epochs=2, batch_size=32, random_state=0)
 
@@ -189,7 +195,7 @@ def test_prefit_needs_folds_that_partition_the_rows(iris):
     )
     with pytest.warns(UserWarning, match="never held out"):  # fit says so already
         kfold.fit(X, y)
-    with pytest.raises(ValueError, match="hold out every row exactly once"):
+    with pytest.raises(ValueError, match="hold out every row equally often"):
         oof_predict(kfold, X, y, cv="prefit")
 
 
@@ -223,6 +229,7 @@ def _stacking_example():
     return module
 
 
+@backend_independent
 def test_stacking_example_is_within_one_point_of_its_best_base_model():
     example = _stacking_example()
     X, y = load_digits_images()
@@ -239,3 +246,94 @@ def test_stacking_example_is_within_one_point_of_its_best_base_model():
     assert blend_score >= max(base_scores.values()) - 0.01
     stack_score = example.stack(X_train, y_train, X_test, y_test, **settings)
     assert stack_score >= max(base_scores.values()) - 0.01
+
+
+# -- OOFStackingClassifier / OOFStackingRegressor ----------------------------------
+
+SKLEARN_BASES = [("lr", LogisticRegression(max_iter=500)), ("tree", DecisionTreeClassifier(max_depth=3, random_state=0))]  # noqa: E501
+
+
+@pytest.mark.parametrize("cv", [3, KFold(4, shuffle=True, random_state=1)], ids=["int", "KFold"])
+@pytest.mark.parametrize("passthrough", [False, True])
+def test_without_a_kfold_base_the_stackers_are_scikit_learns(iris, cv, passthrough):
+    X, y, X_test = iris
+    ours = OOFStackingClassifier(SKLEARN_BASES, cv=cv, passthrough=passthrough).fit(X, y)
+    theirs = StackingClassifier(SKLEARN_BASES, cv=cv, passthrough=passthrough).fit(X, y)
+    assert_array_equal(ours.transform(X_test), theirs.transform(X_test))
+    assert_array_equal(ours.predict_proba(X_test), theirs.predict_proba(X_test))
+    assert ours.stack_method_ == theirs.stack_method_
+    names = [name.replace("stackingclassifier", "oofstackingclassifier", 1)
+             for name in theirs.get_feature_names_out()]  # fmt: skip
+    assert list(ours.get_feature_names_out()) == names
+    Xr, yr = make_regression(n_samples=60, n_features=4, random_state=0)
+    bases = [("ridge", Ridge()), ("tree", DecisionTreeRegressor(max_depth=3, random_state=0))]
+    reg = OOFStackingRegressor(bases, cv=cv, passthrough=passthrough).fit(Xr, yr)
+    assert_array_equal(reg.predict(Xr), StackingRegressor(bases, cv=cv, passthrough=passthrough).fit(Xr, yr).predict(Xr))  # noqa: E501
+
+
+def test_a_kfold_base_trains_once_on_the_stackers_folds(iris, tmp_path):
+    X, y, X_test = iris
+    X, X_test = X.astype(np.float32), X_test.astype(np.float32)
+    log = tmp_path / "builds.txt"
+    kfold = KFoldKerasClassifier(pid_logging_classifier, model__log=str(log), **FAST)
+    stacker = OOFStackingClassifier(
+        [("kfold", kfold), ("lr", LogisticRegression(max_iter=500))],
+        final_estimator=LogisticRegression(C=0.5, max_iter=500),
+        cv=3,
+    ).fit(X, y)
+    # One throw-away build and three fold members. StackingClassifier would fit the
+    # base (n_splits=5: 1 + 5 builds) on every row and once per fold: 24 builds.
+    assert len(log.read_text().split()) == 1 + 3
+    fitted = stacker.named_estimators_["kfold"]
+    assert fitted is stacker.estimators_[0] and len(fitted.estimators_) == 3
+    for (train, test), (train_cv, test_cv) in zip(fitted.folds_, StratifiedKFold(3).split(X, y)):
+        assert_array_equal(test, test_cv)
+        assert_array_equal(train, train_cv)
+    # The final estimator learned from the K-fold ensemble's own out-of-fold probabilities...
+    linear_oof = cross_val_predict(
+        LogisticRegression(max_iter=500), X, y, cv=StratifiedKFold(3), method="predict_proba"
+    )
+    features = np.hstack([fitted.oof_proba_, linear_oof])
+    expected = LogisticRegression(C=0.5, max_iter=500).fit(features, y)
+    assert_allclose(stacker.final_estimator_.coef_, expected.coef_, rtol=1e-5, atol=1e-6)
+    # ...and new rows get the mean of its fold members.
+    assert_allclose(stacker.transform(X_test)[:, :3], fitted.predict_proba(X_test), rtol=1e-6)
+    assert stacker.n_features_in_ == 4 and list(stacker.classes_) == [0, 1, 2]
+    assert set(stacker.predict(X_test)) <= {0, 1, 2}
+
+
+def test_the_stackers_follow_scikit_learns_conventions(iris):
+    X, y, _ = iris
+    X = X.astype(np.float32)
+    stacker = OOFStackingClassifier(
+        [("kfold", KFoldKerasClassifier(dense_classifier, n_splits=2, **FAST))], cv=2
+    )
+    assert clone(stacker).get_params()["kfold__epochs"] == 2
+    assert "final_estimator" in stacker.get_params()
+    search = GridSearchCV(stacker, {"kfold__epochs": [1, 2]}, cv=2).fit(X, y)
+    assert search.best_params_["kfold__epochs"] in (1, 2)
+    assert search.best_estimator_.named_estimators_["kfold"].epochs in (1, 2)
+    with pytest.raises(ValueError, match='cv="prefit" is'):
+        OOFStackingClassifier([("lr", LogisticRegression())], cv="prefit").fit(X, y)
+    repeated = KFoldKerasClassifier(dense_classifier, n_repeats=2, **FAST)
+    with pytest.raises(ValueError, match="n_repeats=2 cannot apply"):
+        OOFStackingClassifier([("kfold", repeated)], cv=2).fit(X, y)
+    reg = OOFStackingRegressor([("kfold", KFoldKerasRegressor(dense_regressor, **FAST))], cv=2)
+    fitted = reg.fit(X, X[:, 0] + X[:, 1]).named_estimators_["kfold"]
+    assert len(fitted.estimators_) == 2 and reg.predict(X).shape == (len(X),)
+
+
+@pytest.mark.parametrize(
+    "estimator, check",
+    [
+        pytest.param(estimator, check, id=f"{type(estimator).__name__}-{check.func.__name__}")
+        for estimator in (
+            OOFStackingClassifier([("lr", LogisticRegression())], cv=3),
+            OOFStackingRegressor([("ridge", Ridge())], cv=3),
+        )
+        for estimator, check in estimator_checks_generator(estimator)
+        if not check.func.__name__.startswith("check_array_api")
+    ],
+)
+def test_the_stackers_pass_scikit_learns_estimator_checks(estimator, check):
+    check(estimator)
