@@ -246,8 +246,9 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         splits = self._split_rows(X, y_codes, groups, rng)
         plans = self._plan_members(splits, rng)
         n_kept = self._members_kept(len(plans))
+        fitted_splits = self._fitted_splits(len(X)) if n_kept else []
         if n_kept and isinstance(self.random_state, Integral):
-            self._check_fitted_splits(splits[:n_kept], len(X))
+            self._check_fitted_splits(splits[:n_kept], fitted_splits)
         if n_kept == len(plans):
             return self
         builder = self._probe(plans[0].seed, X)
@@ -265,7 +266,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
                         "giving that many members to resume it."
                     )
             if n_kept:  # the fitted members stay as they are; only the new ones train
-                splits = self._fitted_splits(len(X)) + splits[n_kept:]
+                splits = fitted_splits + splits[n_kept:]
                 plans = self._fitted_plans(splits) + plans[n_kept:]
             results, fit_strategy = self._train_members(
                 builder, X, y_fit, sample_weight, plans[n_kept:], augmentation, validation, run
@@ -317,9 +318,8 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             )
         return n_fitted
 
-    def _check_fitted_splits(self, splits: list, n_samples: int) -> None:
+    def _check_fitted_splits(self, splits: list, fitted: list) -> None:
         """Refuse to grow an ensemble whose fitted members this fit would have split otherwise."""
-        fitted = self._fitted_splits(n_samples)
         if any(
             not (np.array_equal(a, c) and np.array_equal(b, d))
             for (a, b), (c, d) in zip(splits, fitted)

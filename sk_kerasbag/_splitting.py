@@ -69,10 +69,15 @@ def bagging_splits(
             train_idx = member_rng.randint(0, n_samples, n_draw)
         else:
             train_idx = sample_without_replacement(n_samples, n_draw, random_state=member_rng)
-        in_bag = np.zeros(n_samples, dtype=bool)
-        in_bag[train_idx] = True
-        splits.append((train_idx, np.flatnonzero(~in_bag)))
+        splits.append((train_idx, out_of_bag(train_idx, n_samples)))
     return splits
+
+
+def out_of_bag(train_idx: np.ndarray, n_samples: int) -> np.ndarray:
+    """The rows (sorted) a member drawing ``train_idx`` never trains on."""
+    in_bag = np.zeros(n_samples, dtype=bool)
+    in_bag[train_idx] = True
+    return np.flatnonzero(~in_bag)
 
 
 def kfold_splits(

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from numbers import Integral
 
-import numpy as np
-
 from ._base import BaseKerasEnsemble
 from ._docs import fill_doc
 from ._fixes import Interval, RealNotInt, StrOptions, fit_context
-from ._splitting import bagging_splits
+from ._splitting import bagging_splits, out_of_bag
 from ._tasks import KerasClassifierMixin, KerasRegressorMixin
 
 _BAGGING_CONSTRAINTS = {
@@ -61,8 +59,7 @@ class BaggingMixin:
         self.estimators_samples_ = [train_idx for train_idx, _ in splits]
 
     def _fitted_splits(self, n_samples: int) -> list:
-        everything = np.arange(n_samples)
-        return [(rows, np.setdiff1d(everything, rows)) for rows in self.estimators_samples_]
+        return [(rows, out_of_bag(rows, n_samples)) for rows in self.estimators_samples_]
 
     def _wants_heldout(self) -> bool:
         return self.oob_score
