@@ -22,8 +22,9 @@ import warnings
 from typing import Any, Callable, Iterator
 
 # scikit-learn's own helpers, as its estimators use them: parameter
-# validation, the fit context that runs it, and the pieces of
-# cross_val_predict that oof_predict reuses.
+# validation, the fit context that runs it, the pieces of cross_val_predict
+# that oof_predict reuses, and the two questions a metadata router asks
+# (is routing on; were metadata passed that only routing can carry).
 from sklearn.base import _fit_context as fit_context
 from sklearn.ensemble import StackingClassifier
 from sklearn.model_selection._validation import _check_is_permutation as check_is_permutation
@@ -38,6 +39,8 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
+from sklearn.utils.metadata_routing import _raise_for_params as raise_for_params
+from sklearn.utils.metadata_routing import _routing_enabled as routing_enabled
 from sklearn.utils.metaestimators import _safe_split as safe_split
 from sklearn.utils.validation import _check_method_params as check_method_params
 from sklearn.utils.validation import _check_sample_weight as check_sample_weight
@@ -62,6 +65,8 @@ __all__ = [
     "keras_default_seeds_from",
     "metric_direction",
     "num_samples",
+    "raise_for_params",
+    "routing_enabled",
     "no_retracing_warning",
     "safe_deserialization",
     "safe_split",

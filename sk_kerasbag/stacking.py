@@ -24,6 +24,7 @@ from sklearn.ensemble import StackingClassifier, StackingRegressor
 from sklearn.model_selection import check_cv, cross_val_predict
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, indexable
 
@@ -33,6 +34,8 @@ from ._fixes import (
     enforce_prediction_order,
     fit_context,
     num_samples,
+    raise_for_params,
+    routing_enabled,
     safe_split,
     stacking_estimators,
     stacking_features,
@@ -90,12 +93,16 @@ def oof_predict(
 default="predict_proba"
         Method of the fitted folds to call.
     groups : array-like of shape (n_samples,), default=None
-        Group labels for a group-aware ``cv`` splitter.
+        Group labels for a group-aware ``cv`` splitter. With metadata routing
+        enabled, pass them in ``params`` instead (as ``cross_val_predict``).
     n_jobs : int, default=None
         Folds fitted in parallel through joblib.
     params : dict, default=None
         Parameters passed to each fold's ``fit``; per-row values (such as
-        ``sample_weight``) are split with the rows.
+        ``sample_weight``) are split with the rows. With metadata routing
+        enabled (``sklearn.set_config(enable_metadata_routing=True)``) they
+        are routed as ``cross_val_predict`` routes them: to the splitter's
+        ``split`` and the estimator's ``fit`` as each requests them.
     return_fold_predictions : bool, default=False
         Also return each fold's predictions on ``X_test``.
 
@@ -153,11 +160,31 @@ default="predict_proba"
     return oof_train, test_pred
 
 
+def _routed_params(estimator, cv, groups, params: dict | None) -> tuple[dict, dict]:
+    """The metadata of ``cv.split`` and of each fold's ``fit``, routed as cross_val_predict does."""
+    params = {} if params is None else dict(params)
+    if not routing_enabled():
+        return {"groups": groups}, params
+    if groups is not None:
+        raise ValueError(
+            "oof_predict takes groups as an argument only without metadata routing; with "
+            "enable_metadata_routing=True, pass them in params, as cross_val_predict does."
+        )
+    router = (
+        MetadataRouter(owner="oof_predict")
+        .add(splitter=cv, method_mapping=MethodMapping().add(caller="fit", callee="split"))
+        .add(estimator=estimator, method_mapping=MethodMapping().add(caller="fit", callee="fit"))
+    )
+    routed = process_routing(router, "fit", **params)
+    return routed.splitter.split, routed.estimator.fit
+
+
 def _cross_fitted_predictions(estimator, X, y, X_test, *, cv, method, groups, n_jobs, params):
     """The ``cross_val_predict`` path, with every fold also predicting ``X_test``."""
     X, y = indexable(X, y)
     cv = check_cv(cv, y, classifier=is_classifier(estimator))
-    splits = list(cv.split(X, y, groups))
+    split_params, params = _routed_params(estimator, cv, groups, params)
+    splits = list(cv.split(X, y, **split_params))
     test_indices = np.concatenate([test for _, test in splits])
     if not check_is_permutation(test_indices, num_samples(X)):
         raise ValueError(
@@ -175,7 +202,7 @@ def _cross_fitted_predictions(estimator, X, y, X_test, *, cv, method, groups, n_
             y = np.column_stack([LabelEncoder().fit_transform(column) for column in y.T])
     results = Parallel(n_jobs=n_jobs)(
         delayed(_fit_fold)(
-            clone(estimator), X, y, train, test, X_test, params or {}, method, encode
+            clone(estimator), X, y, train, test, X_test, params, method, encode
         )
         for train, test in splits
     )
@@ -293,28 +320,28 @@ def _majority_vote(fold_labels) -> np.ndarray:
 # -- stacking that trains each K-fold base once ----------------------------------
 
 
-def _fit_base(estimator, X, y, folds: list, method: str, sample_weight, verbose: int):
+def _fit_base(estimator, X, y, folds: list, method: str, params: dict, verbose: int):
     """Fit one base model; return it and its out-of-fold ``method`` predictions on ``X``.
 
     A sk_kerasbag K-fold ensemble is fitted once on the stacker's folds: its
     members are the fold models, its held-out predictions the out-of-fold
     ones, and it predicts new rows as their mean. Any other estimator is
     cross-validated on the same folds and refitted on every row, as
-    :class:`~sklearn.ensemble.StackingClassifier` does.
+    :class:`~sklearn.ensemble.StackingClassifier` does. ``params`` are its
+    fit metadata (``sample_weight``, ``groups``, ``validation_data``...).
     """
-    weights = {} if sample_weight is None else {"sample_weight": sample_weight}
     if isinstance(estimator, KFoldMixin):
         if estimator.n_repeats != 1:
             raise ValueError(
                 f"A K-fold base of a stacker trains on the stacker's folds; its n_repeats="
                 f"{estimator.n_repeats} cannot apply. Pass n_repeats=1, or repeated folds as cv."
             )
-        estimator.set_params(cv=folds).fit(X, y, **weights)
+        estimator.set_params(cv=folds).fit(X, y, **params)
         return estimator, oof_predict(estimator, X, y, cv="prefit", method=method)[0]
     oof = cross_val_predict(
-        clone(estimator), X, y, cv=folds, method=method, params=weights, verbose=verbose
+        clone(estimator), X, y, cv=folds, method=method, params=params, verbose=verbose
     )
-    return estimator.fit(X, y, **weights), oof
+    return estimator.fit(X, y, **params), oof
 
 
 class _OOFStacking:
@@ -325,7 +352,44 @@ class _OOFStacking:
         """Number of features of the training rows (the first base model's)."""
         return super().n_features_in_
 
-    def _fit_stack(self, X, y, sample_weight):
+    def get_metadata_routing(self) -> MetadataRouter:
+        """How the stacker routes metadata: to the base models' and its splitter's methods.
+
+        As scikit-learn's stackers, plus the splitter: with metadata routing
+        enabled, ``groups`` passed to ``fit`` reach a group-aware ``cv``
+        (``GroupKFold``), so every base model is fitted on group-respecting
+        folds.
+
+        Returns
+        -------
+        routing : MetadataRouter
+            The routing of ``fit`` to each base model and to ``cv.split``.
+        """
+        router = super().get_metadata_routing()
+        if not (isinstance(self.cv, str) and self.cv == "prefit"):
+            router.add(
+                splitter=check_cv(self.cv, classifier=is_classifier(self)),
+                method_mapping=MethodMapping().add(caller="fit", callee="split"),
+            )
+        return router
+
+    def _routed_params(self, names: list[str], sample_weight, fit_params: dict):
+        """The splitter's metadata and each base model's fit metadata, by name.
+
+        With metadata routing enabled, each gets what it requested (through
+        ``set_fit_request``), as scikit-learn's stackers route; without it,
+        ``sample_weight`` goes to every base and nothing else may be passed.
+        """
+        if routing_enabled():
+            if sample_weight is not None:
+                fit_params = {**fit_params, "sample_weight": sample_weight}
+            routed = process_routing(self, "fit", **fit_params)
+            return routed.splitter.split, {name: routed[name].fit for name in names}
+        raise_for_params(fit_params, self, "fit")
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return {}, {name: weights for name in names}
+
+    def _fit_stack(self, X, y, sample_weight, fit_params: dict):
         stacking_final_estimator(self)
         if isinstance(self.cv, str) and self.cv == "prefit":
             raise ValueError(
@@ -333,16 +397,19 @@ class _OOFStacking:
                 "StackingClassifier's and StackingRegressor's."
             )
         names, all_estimators = stacking_estimators(self)
+        split_params, params = self._routed_params(names, sample_weight, fit_params)
         X, y = indexable(X, y)
         # Split once: every base model gets the same folds, even from a splitter
         # that shuffles with random_state=None.
         cv = check_cv(self.cv, y=y, classifier=is_classifier(self))
-        folds = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y)]
+        folds = [
+            (np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y, **split_params)
+        ]
         kept = [(name, est) for name, est in zip(names, all_estimators) if est != "drop"]
         methods = [stacking_method(name, est, self.stack_method) for name, est in kept]
         fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_base)(clone(est), X, y, folds, method, sample_weight, self.verbose)
-            for (_, est), method in zip(kept, methods)
+            delayed(_fit_base)(clone(est), X, y, folds, method, params[name], self.verbose)
+            for (name, est), method in zip(kept, methods)
         )
         self.estimators_ = [estimator for estimator, _ in fitted]
         self.named_estimators_ = Bunch(**{name: "drop" for name in names})
@@ -421,7 +488,7 @@ default="auto"
     )
 
     @fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None) -> OOFStackingClassifier:
+    def fit(self, X, y, sample_weight=None, **fit_params) -> OOFStackingClassifier:
         """Fit the base models once each, then the final estimator on their out-of-fold output.
 
         Parameters
@@ -431,7 +498,12 @@ default="auto"
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
-            Row weights, given to every base model and the final estimator.
+            Row weights, given to the final estimator and to every base model
+            (with metadata routing enabled: to those that request them).
+        **fit_params : dict
+            Other metadata for the base models' ``fit`` (``groups``,
+            ``validation_data``...), routed to those requesting them through
+            ``set_fit_request``; only with metadata routing enabled.
 
         Returns
         -------
@@ -444,7 +516,7 @@ default="auto"
         y = column_or_1d(y, warn=True)
         self._label_encoder = LabelEncoder().fit(y)
         self.classes_ = self._label_encoder.classes_
-        return self._fit_stack(X, self._label_encoder.transform(y), sample_weight)
+        return self._fit_stack(X, self._label_encoder.transform(y), sample_weight, fit_params)
 
 
 class OOFStackingRegressor(_OOFStacking, StackingRegressor):
@@ -453,7 +525,7 @@ class OOFStackingRegressor(_OOFStacking, StackingRegressor):
     )
 
     @fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None) -> OOFStackingRegressor:
+    def fit(self, X, y, sample_weight=None, **fit_params) -> OOFStackingRegressor:
         """Fit the base models once each, then the final estimator on their out-of-fold output.
 
         Parameters
@@ -463,11 +535,16 @@ class OOFStackingRegressor(_OOFStacking, StackingRegressor):
         y : array-like of shape (n_samples,)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Row weights, given to every base model and the final estimator.
+            Row weights, given to the final estimator and to every base model
+            (with metadata routing enabled: to those that request them).
+        **fit_params : dict
+            Other metadata for the base models' ``fit`` (``groups``,
+            ``validation_data``...), routed to those requesting them through
+            ``set_fit_request``; only with metadata routing enabled.
 
         Returns
         -------
         self : object
             The fitted stacker.
         """
-        return self._fit_stack(X, column_or_1d(y, warn=True), sample_weight)
+        return self._fit_stack(X, column_or_1d(y, warn=True), sample_weight, fit_params)

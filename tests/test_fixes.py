@@ -23,6 +23,8 @@ SKLEARN_PRIVATES = {
     "check_method_params": ("sklearn.utils.validation", "_check_method_params"),
     "check_sample_weight": ("sklearn.utils.validation", "_check_sample_weight"),
     "num_samples": ("sklearn.utils.validation", "_num_samples"),
+    "routing_enabled": ("sklearn.utils.metadata_routing", "_routing_enabled"),
+    "raise_for_params": ("sklearn.utils.metadata_routing", "_raise_for_params"),
     "Interval": ("sklearn.utils._param_validation", "Interval"),
     "StrOptions": ("sklearn.utils._param_validation", "StrOptions"),
     "HasMethods": ("sklearn.utils._param_validation", "HasMethods"),
