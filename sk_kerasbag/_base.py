@@ -268,6 +268,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             if n_kept:  # the fitted members stay as they are; only the new ones train
                 splits = fitted_splits + splits[n_kept:]
                 plans = self._fitted_plans(splits) + plans[n_kept:]
+            plans = [replace(plan, features=self._draw_columns(plan.seed)) for plan in plans]
             results, fit_strategy = self._train_members(
                 builder, X, y_fit, sample_weight, plans[n_kept:], augmentation, validation, run
             )
@@ -276,6 +277,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             if run is not None:
                 run.write_statistics(self.fit_statistics_)
         self._record_splits(splits)
+        self._record_columns([plan.features for plan in plans], n_kept)
         self.fit_strategy_ = fit_strategy
         self.estimators_ = self._fitted("estimators_", n_kept) + [m.model for m in results]
         self.histories_ = self._fitted("histories_", n_kept) + [m.history for m in results]
@@ -357,17 +359,18 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         the model's loss (sets ``_output_spec``). Call after the data and
         target are validated.
         """
+        input_shape = self._member_input_shape()
         builder = make_builder(
             self.model,
             routed_params(self.get_params(deep=False)),
-            {"input_shape": self.input_shape_, **self._data_arguments()},
+            {"input_shape": input_shape, **self._data_arguments()},
         )
         with seeded(seed):
             probe = build_member(builder, seed)
-        check_input_shape(probe, self.input_shape_, builder)
+        check_input_shape(probe, input_shape, builder)
         if self._trains_in_workers(X):
             check_portable(probe)  # members come back from worker processes
-        self._output_spec = OutputSpec.of(probe, output_of(probe, self.input_shape_, builder))
+        self._output_spec = OutputSpec.of(probe, output_of(probe, input_shape, builder))
         self._check_output(self._output_spec)
         return builder
 
@@ -424,7 +427,9 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         ``"auto"`` packs when the data let members share one compiled step (see
         ``_vectorised``), else trains them one by one (in ``n_jobs`` processes).
         """
-        obstacle = packing_obstacle(callbacks=self.callbacks, augmentation=augmentation)
+        obstacle = packing_obstacle(
+            callbacks=self.callbacks, augmentation=augmentation, columns=self._draws_columns()
+        )
         if self.strategy == "auto":
             shared = obstacle is None and data_obstacle(X, augmentation) is None
             return "packed" if shared else "sequential"
@@ -729,6 +734,9 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             # One pass at a time, so TTA holds one augmented copy of the rows, not tta.
             inputs = []
             for k, X in zip(members, rows):
+                columns = self._member_columns(k)
+                if columns is not None:
+                    X = np.asarray(X)[:, columns]
                 preprocessing = self.preprocessing_[k]
                 if p == 0:
                     inputs.append(preprocessing.transform(X))
@@ -769,6 +777,28 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
 
     def _check_target_state(self) -> None:
         raise NotImplementedError
+
+    # Random subspaces (bagging's max_features): by default every member takes
+    # the whole row.
+
+    def _draws_columns(self) -> bool:
+        """Whether members train on column subsets of their own."""
+        return False
+
+    def _member_input_shape(self) -> tuple:
+        """The row shape a member takes (the builder's ``input_shape``)."""
+        return self.input_shape_
+
+    def _draw_columns(self, seed: int) -> np.ndarray | None:
+        """The columns the member seeded ``seed`` takes; None for the whole row."""
+        return None
+
+    def _record_columns(self, columns: list, n_kept: int) -> None:
+        """Keep each member's columns as fitted attributes (the ``n_kept`` fitted ones' stay)."""
+
+    def _member_columns(self, k: int) -> np.ndarray | None:
+        """The columns fitted member ``k`` takes; None for the whole row."""
+        return None
 
     def _record_splits(self, splits) -> None:
         raise NotImplementedError

@@ -43,6 +43,14 @@ PARAMETERS = {
         Draw rows with replacement; ``False`` draws a subset without.
     oob_score : bool, default=False
         Score each row with the members that did not train on it.""",
+    "subspaces": """max_features : int or float, default=1.0
+        Columns drawn per member (random subspaces, scikit-learn's
+        ``BaggingClassifier``): a count, or a fraction of the columns. Each
+        member trains and predicts on its own columns (``estimators_features_``),
+        and the builder's ``input_shape`` is ``(n_drawn,)``. For 2-D ``X``
+        only; members taking column subsets train one by one, not packed.
+    bootstrap_features : bool, default=False
+        Draw columns with replacement; ``False`` draws a subset without.""",
     "kfold": _KFOLD.format(
         stratify="""stratify : bool, default=True
         Keep class proportions equal across folds."""

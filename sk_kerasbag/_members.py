@@ -54,6 +54,9 @@ class MemberPlan:
         Seeds weight initialisation, dropout and shuffling.
     index : int
         The member's place in the ensemble (from 0).
+    features : ndarray or None
+        Columns the member takes (bagging's ``max_features``); None for the
+        whole row.
     """
 
     train_idx: np.ndarray
@@ -61,6 +64,7 @@ class MemberPlan:
     val_idx: np.ndarray | None
     seed: int
     index: int
+    features: np.ndarray | None = None
 
 
 class TrainedMember(NamedTuple):
@@ -247,10 +251,13 @@ def fit_member(
     TrainedMember
     """
     rows = _rows(X, y, sample_weight, plan.train_idx)
-    preprocessing = training.augmentation.fit(rows[0])
     validation = training.validation_data
     if validation is None and plan.val_idx is not None:
         validation = _rows(X, y, sample_weight, plan.val_idx)
+    if plan.features is not None:  # the member sees its own columns, in training and validation
+        rows = _take_columns(rows, plan.features)
+        validation = None if validation is None else _take_columns(validation, plan.features)
+    preprocessing = training.augmentation.fit(rows[0])
     if files is None:
         return train_member(builder, rows, validation, preprocessing, plan, training)
     with files.lock():
@@ -263,6 +270,11 @@ def fit_member(
         )
         files.finish(member)
         return member
+
+
+def _take_columns(rows: tuple, features: np.ndarray) -> tuple:
+    """``(X, y[, sample_weight])`` with only the ``features`` columns of ``X``."""
+    return (np.asarray(rows[0])[:, features], *rows[1:])
 
 
 def train_member(

@@ -66,10 +66,12 @@ logger = logging.getLogger("sk_kerasbag")
 _ONE_BATCH_VALUES = 2**22
 
 
-def packing_obstacle(*, callbacks, augmentation) -> str | None:
+def packing_obstacle(*, callbacks, augmentation, columns: bool = False) -> str | None:
     """Why members cannot be trained as one packed model, or None when they can."""
     if callbacks:
         return "callbacks would watch the packed model, not each member"
+    if columns:
+        return "each member takes its own columns (max_features, bootstrap_features)"
     if isinstance(augmentation, ImageAugmentation):
         settings = augmentation.settings
         if settings["featurewise_center"] or settings["featurewise_std_normalization"]:

@@ -22,6 +22,9 @@ from sklearn.utils.random import sample_without_replacement
 
 Split = tuple[np.ndarray, np.ndarray]
 
+# The member-seed stream its columns are drawn from (bagging's max_features).
+_FEATURE_STREAM = 1
+
 
 def bagging_splits(
     n_samples: int,
@@ -71,6 +74,52 @@ def bagging_splits(
             train_idx = sample_without_replacement(n_samples, n_draw, random_state=member_rng)
         splits.append((train_idx, out_of_bag(train_idx, n_samples)))
     return splits
+
+
+def columns_drawn(n_features: int, max_features: int | float) -> int:
+    """How many columns ``max_features`` draws per member (as scikit-learn's Bagging counts)."""
+    if isinstance(max_features, Integral):
+        n_draw = int(max_features)
+    else:
+        n_draw = max(1, int(max_features * n_features))
+    if n_draw > n_features:
+        raise ValueError(
+            f"max_features={max_features} asks for {n_draw} columns, but X has {n_features}."
+        )
+    return n_draw
+
+
+def feature_subset(
+    n_features: int, max_features: int | float, bootstrap_features: bool, seed: int
+) -> np.ndarray | None:
+    """The columns one member trains on (random subspaces); None for every column in order.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of columns of the training rows.
+    max_features : int or float
+        Columns drawn per member: a count, or a fraction of ``n_features``.
+    bootstrap_features : bool
+        Draw with replacement (True) or a random subset without (False).
+    seed : int
+        The member's seed. The columns come from a stream of their own under
+        it, so they do not depend on other members (a grown ensemble's first
+        members keep theirs) and the member's rows do not depend on them.
+
+    Returns
+    -------
+    ndarray or None
+        Column indices in the order drawn, as scikit-learn's
+        ``estimators_features_``; None when the member takes the whole row.
+    """
+    n_draw = columns_drawn(n_features, max_features)
+    if n_draw == n_features and not bootstrap_features:
+        return None
+    rng = np.random.RandomState([seed, _FEATURE_STREAM])
+    if bootstrap_features:
+        return rng.randint(0, n_features, n_draw)
+    return sample_without_replacement(n_features, n_draw, random_state=rng)
 
 
 def out_of_bag(train_idx: np.ndarray, n_samples: int) -> np.ndarray:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from numbers import Integral
 
+import numpy as np
+
 from ._base import BaseKerasEnsemble
 from ._docs import fill_doc
 from ._fixes import Interval, RealNotInt, StrOptions, fit_context
-from ._splitting import bagging_splits, out_of_bag
+from ._splitting import bagging_splits, columns_drawn, feature_subset, out_of_bag
 from ._tasks import KerasClassifierMixin, KerasRegressorMixin
 
 _BAGGING_CONSTRAINTS = {
@@ -16,7 +18,12 @@ _BAGGING_CONSTRAINTS = {
         Interval(Integral, 1, None, closed="left"),
         Interval(RealNotInt, 0, 1, closed="right"),
     ],
+    "max_features": [
+        Interval(Integral, 1, None, closed="left"),
+        Interval(RealNotInt, 0, 1, closed="right"),
+    ],
     "bootstrap": ["boolean"],
+    "bootstrap_features": ["boolean"],
     "oob_score": ["boolean"],
 }
 
@@ -64,6 +71,75 @@ class BaggingMixin:
     def _wants_heldout(self) -> bool:
         return self.oob_score
 
+    # -- random subspaces: max_features, bootstrap_features ----------------------
+
+    def _draws_columns(self) -> bool:
+        n_features = self.input_shape_[0]
+        return self.bootstrap_features or columns_drawn(n_features, self.max_features) < n_features
+
+    def _member_input_shape(self) -> tuple:
+        if not self._draws_columns():
+            return self.input_shape_
+        if len(self.input_shape_) != 1:
+            raise ValueError(
+                f"max_features={self.max_features!r} and bootstrap_features="
+                f"{self.bootstrap_features} draw columns of 2-D X, but X has rows of shape "
+                f"{self.input_shape_}; keep their defaults (1.0, False) for images."
+            )
+        return (columns_drawn(self.input_shape_[0], self.max_features),)
+
+    def _draw_columns(self, seed: int) -> np.ndarray | None:
+        if not self._draws_columns():
+            return None
+        return feature_subset(
+            self.input_shape_[0], self.max_features, self.bootstrap_features, seed
+        )
+
+    def _record_columns(self, columns: list, n_kept: int) -> None:
+        if len(self.input_shape_) != 1:
+            return  # rows of images: every member sees every pixel
+        every = np.arange(self.input_shape_[0])
+        self.estimators_features_ = self._fitted("estimators_features_", n_kept) + [
+            every if c is None else c for c in columns[n_kept:]
+        ]
+
+    def _check_fitted_state(self) -> None:
+        features = getattr(self, "estimators_features_", None)
+        shape = getattr(self, "input_shape_", None)
+        if features is not None and isinstance(shape, tuple) and len(shape) == 1:
+            # Checked before the members run on a row: a bad index would fail there unclearly.
+            if not (
+                isinstance(features, list)
+                and len(features) == len(self.estimators_)
+                and all(_column_indices(f, shape[0]) for f in features)
+            ):
+                raise ValueError(
+                    "estimators_features_ is not a list of column indices (below "
+                    f"{shape[0]}) per member"
+                )
+        super()._check_fitted_state()
+
+    def _member_columns(self, k: int) -> np.ndarray | None:
+        # Saved or pickled before max_features existed: every member took every column.
+        features = getattr(self, "estimators_features_", None)
+        if features is None:
+            return None
+        columns = features[k]
+        if len(columns) == self.input_shape_[0] and (columns == np.arange(len(columns))).all():
+            return None  # the whole row, in order: no copy
+        return columns
+
+
+def _column_indices(value, n_features: int) -> bool:
+    """Whether ``value`` is a non-empty 1-D array of column indices of rows of ``n_features``."""
+    return (
+        isinstance(value, np.ndarray)
+        and value.ndim == 1
+        and value.size > 0
+        and value.dtype.kind in "iu"
+        and bool(((value >= 0) & (value < n_features)).all())
+    )
+
 
 @fill_doc
 class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsemble):
@@ -77,6 +153,7 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
     ----------
     {model}
     {bagging}
+    {subspaces}
     {epochs}
     {batch_size}
     {callbacks}
@@ -102,6 +179,8 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
     {preprocessing}
     estimators_samples_ : list of ndarray
         Rows each member was trained on.
+    estimators_features_ : list of ndarray
+        Columns each member was trained on (2-D ``X`` only).
     oob_score_ : float
         Accuracy of the out-of-bag predictions (when ``oob_score=True``).
     oob_decision_function_ : ndarray of shape (n_samples, n_classes)
@@ -141,6 +220,8 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
         max_samples=1.0,
         bootstrap=True,
         oob_score=False,
+        max_features=1.0,
+        bootstrap_features=False,
         epochs=10,
         batch_size=32,
         callbacks=None,
@@ -172,6 +253,7 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
     ----------
     {model}
     {bagging}
+    {subspaces}
     {epochs}
     {batch_size}
     {callbacks}
@@ -196,6 +278,8 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
     {preprocessing}
     estimators_samples_ : list of ndarray
         Rows each member was trained on.
+    estimators_features_ : list of ndarray
+        Columns each member was trained on (2-D ``X`` only).
     oob_score_ : float
         R^2 of the out-of-bag predictions (when ``oob_score=True``).
     oob_prediction_ : ndarray of shape (n_samples,) or (n_samples, n_outputs)
@@ -214,6 +298,8 @@ class BaggedKerasRegressor(KerasRegressorMixin, BaggingMixin, BaseKerasEnsemble)
         max_samples=1.0,
         bootstrap=True,
         oob_score=False,
+        max_features=1.0,
+        bootstrap_features=False,
         epochs=10,
         batch_size=32,
         callbacks=None,

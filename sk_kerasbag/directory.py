@@ -184,6 +184,9 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
     )
 
     _parameter_constraints = {**BaggedKerasClassifier._parameter_constraints, **_IMAGE_CONSTRAINTS}
+    # Not parameters here: the members of an image folder see every pixel
+    # (random subspaces are for 2-D tables).
+    max_features, bootstrap_features = 1.0, False
 
     def __init__(
         self,

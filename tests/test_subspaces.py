@@ -1,0 +1,152 @@
+"""Random subspaces: max_features, bootstrap_features and estimators_features_.
+
+Semantics of scikit-learn's BaggingClassifier (its test_bagging.py checks the
+same things of estimators_features_): each member draws its own columns,
+trains on them and predicts from them.
+"""
+
+import logging
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from sk_kerasbag import BaggedKerasClassifier, BaggedKerasRegressor, load
+from sk_kerasbag._members import predict_rows
+
+from .builders import dense_classifier, dense_regressor, small_cnn, three_class_rows
+
+TINY = dict(epochs=1, batch_size=32, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return three_class_rows(60)
+
+
+@pytest.fixture(scope="module")
+def subspaced(rows):
+    X, y = rows
+    return BaggedKerasClassifier(
+        dense_classifier, n_estimators=3, max_features=0.5, oob_score=True, **TINY
+    ).fit(X, y)
+
+
+def test_each_member_trains_and_predicts_on_its_own_columns(rows, subspaced):
+    X, _ = rows
+    features = subspaced.estimators_features_
+    assert len(features) == 3
+    for columns in features:  # without replacement: 3 distinct columns of the 6
+        assert len(columns) == 3 and len(set(columns)) == 3 and columns.max() < 6
+    assert len({tuple(c) for c in features}) > 1  # members draw their own
+    members = subspaced.member_predictions(X)
+    for k, (model, columns) in enumerate(zip(subspaced.estimators_, features)):
+        assert model.input_shape == (None, 3)  # the builder got input_shape=(3,)
+        own = predict_rows(model, X[:, columns], 256)
+        np.testing.assert_allclose(members[k], own, rtol=1e-6)
+    assert_array_equal(subspaced.predict_proba(X), members.mean(axis=0))
+
+
+def test_columns_change_neither_the_rows_nor_a_repeat_fit(rows, subspaced):
+    X, y = rows
+    whole = BaggedKerasClassifier(dense_classifier, n_estimators=3, **TINY).fit(X, y)
+    for a, b in zip(subspaced.estimators_samples_, whole.estimators_samples_):
+        assert_array_equal(a, b)  # the columns come from a stream of their own
+    for columns in whole.estimators_features_:  # the default: every column, in order
+        assert_array_equal(columns, np.arange(6))
+    again = BaggedKerasClassifier(
+        dense_classifier, n_estimators=3, max_features=0.5, oob_score=True, **TINY
+    ).fit(X, y)
+    assert_array_equal(again.predict_proba(X), subspaced.predict_proba(X))
+    assert again.oob_score_ == subspaced.oob_score_
+    for a, b in zip(again.estimators_features_, subspaced.estimators_features_):
+        assert_array_equal(a, b)
+
+
+def test_bootstrap_features_draws_columns_with_replacement(rows):
+    X, y = rows
+    bag = BaggedKerasRegressor(
+        dense_regressor, n_estimators=4, max_features=6, bootstrap_features=True, **TINY
+    ).fit(X, y.astype(float))
+    features = bag.estimators_features_
+    assert all(len(columns) == 6 for columns in features)
+    # 6 draws of 6 columns repeat one with probability 1 - 6!/6**6 (98%): some member does.
+    assert any(len(set(columns)) < 6 for columns in features)
+    assert bag.predict(X).shape == (60,)
+
+
+def test_a_grown_subspace_ensemble_equals_a_cold_fit(rows):
+    X, y = rows
+    params = dict(max_features=3, bootstrap_features=True, **TINY)
+    grown = BaggedKerasClassifier(dense_classifier, n_estimators=2, warm_start=True, **params)
+    grown.fit(X, y).set_params(n_estimators=3).fit(X, y)
+    cold = BaggedKerasClassifier(dense_classifier, n_estimators=3, **params).fit(X, y)
+    for a, b in zip(grown.estimators_features_, cold.estimators_features_):
+        assert_array_equal(a, b)
+    assert_array_equal(grown.predict_proba(X), cold.predict_proba(X))
+
+
+def test_subspace_members_survive_save_load_and_pickle(rows, subspaced, tmp_path):
+    X, _ = rows
+    expected = subspaced.predict_proba(X)
+    subspaced.save(tmp_path / "saved")
+    loaded = load(tmp_path / "saved")
+    assert_array_equal(loaded.predict_proba(X), expected)
+    for a, b in zip(loaded.estimators_features_, subspaced.estimators_features_):
+        assert_array_equal(a, b)
+    assert_array_equal(pickle.loads(pickle.dumps(subspaced)).predict_proba(X), expected)
+    # Saved before max_features existed: no estimators_features_, every member took every column.
+    old = BaggedKerasClassifier(dense_classifier, n_estimators=2, **TINY).fit(*rows)
+    expected_old = old.predict_proba(X)
+    del old.estimators_features_
+    assert_array_equal(old.predict_proba(X), expected_old)
+
+
+def test_a_saved_column_index_out_of_range_is_refused_at_load(subspaced, tmp_path):
+    broken = pickle.loads(pickle.dumps(subspaced))
+    broken.estimators_features_[1] = np.array([0, 1, 9])
+    broken.save(tmp_path / "broken")
+    with pytest.raises(ValueError, match="estimators_features_"):
+        load(tmp_path / "broken")
+
+
+def test_bad_max_features_are_clear_errors_before_training(rows):
+    X, y = rows
+    with pytest.raises(ValueError, match="max_features=7 asks for 7 columns, but X has 6"):
+        BaggedKerasClassifier(dense_classifier, max_features=7, **TINY).fit(X, y)
+    images = np.random.RandomState(0).rand(len(X), 8, 8, 1).astype(np.float32)
+    with pytest.raises(ValueError, match="draw columns of 2-D X"):
+        BaggedKerasClassifier(small_cnn, max_features=0.5, **TINY).fit(images, y)
+
+
+def test_members_with_own_columns_train_one_by_one_not_packed(rows, caplog):
+    X, y = rows
+    auto = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, max_features=0.5, strategy="auto", **TINY
+    ).fit(X, y)
+    assert auto.fit_strategy_ == "sequential"
+    with caplog.at_level(logging.WARNING, logger="sk_kerasbag"):
+        packed = BaggedKerasClassifier(
+            dense_classifier, n_estimators=2, max_features=0.5, strategy="packed", **TINY
+        ).fit(X, y)
+    assert packed.fit_strategy_ == "sequential"
+    assert "each member takes its own columns" in caplog.text
+    assert_array_equal(packed.predict_proba(X), auto.predict_proba(X))
+
+
+def test_a_resumed_run_gives_its_members_the_columns_they_trained_on(rows, subspaced, tmp_path):
+    X, y = rows
+    params = dict(n_estimators=3, max_features=0.5, oob_score=True, **TINY)
+    saved = BaggedKerasClassifier(dense_classifier, save_dir=tmp_path / "run", **params)
+    saved.fit(X, y)
+    resumed = BaggedKerasClassifier(
+        dense_classifier, save_dir=tmp_path / "run", resume=True, **params
+    ).fit(X, y)  # every member finished: all are reloaded
+    for a, b, c in zip(
+        resumed.estimators_features_, saved.estimators_features_, subspaced.estimators_features_
+    ):
+        assert_array_equal(a, b)
+        assert_array_equal(a, c)
+    assert_array_equal(resumed.predict_proba(X), saved.predict_proba(X))
+    assert resumed.oob_score_ == saved.oob_score_
