@@ -184,12 +184,18 @@ class OutputSpec:
         Whether a classifier's outputs are (or, as logits, turn into) class
         probabilities; False for scores, such as a linear head trained with
         a hinge loss.
+    activation : str or None
+        Name of the last layer's activation (``"softmax"``, ``"sigmoid"``,
+        ``"linear"``...), None when the model does not show it. A multilabel
+        target needs per-unit probabilities, which a softmax head cannot give.
     """
 
     width: int
     loss_name: str
     from_logits: bool
     probabilities: bool = True
+    # Saved estimators from before this field load with None: "not known".
+    activation: str | None = None
 
     @classmethod
     def of(cls, model: keras.Model, output: Any) -> OutputSpec:
@@ -204,14 +210,14 @@ class OutputSpec:
         # A cross-entropy is fitted on probabilities (or logits); other losses
         # (hinge, squared error) give probabilities only through a softmax or
         # sigmoid head.
-        probabilities = (
-            from_logits or "crossentropy" in loss_name or _last_activation(model) in _SQUASHING
-        )
+        activation = _last_activation(model)
+        probabilities = from_logits or "crossentropy" in loss_name or activation in _SQUASHING
         return cls(
             width=int(output.shape[-1]),
             loss_name=loss_name,
             from_logits=from_logits,
             probabilities=probabilities,
+            activation=activation,
         )
 
     @property

@@ -53,7 +53,10 @@ PARAMETERS = {
         Draw columns with replacement; ``False`` draws a subset without.""",
     "kfold": _KFOLD.format(
         stratify="""stratify : bool, default=True
-        Keep class proportions equal across folds."""
+        Keep class proportions equal across folds (of the classes of a
+        one-hot ``y`` too). A multilabel ``y`` has no one class per row to
+        stratify: its folds are plain shuffled K-fold folds
+        (``KFold``, with the same ``shuffle`` and ``random_state``)."""
     ),
     "kfold_regression": _KFOLD.format(
         stratify="""stratify : bool, default=False
@@ -132,7 +135,9 @@ PARAMETERS = {
         during ``fit`` use the value set at fit.""",
     "class_weight": """class_weight : dict, "balanced" or None, default=None
         Weights per class label, multiplied into ``sample_weight``.
-        ``"balanced"`` weights classes inversely to their frequency in ``y``.""",
+        ``"balanced"`` weights classes inversely to their frequency in ``y``.
+        For a one-hot ``y`` the classes are its column numbers; a multilabel
+        ``y`` takes no ``class_weight`` (weight its rows with ``sample_weight``).""",
     "random_state": """random_state : int, RandomState instance or None, default=None
         Controls the row splits and, through one seed per member, weight
         initialisation, dropout and shuffling. An int gives the same

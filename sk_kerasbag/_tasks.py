@@ -8,19 +8,75 @@ knows nothing about how rows are split between members.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d
 
 from ._builder import OutputSpec
 
+# What a classifier's ``y`` is: one label per row, an indicator matrix with
+# exactly one 1 per row (one-hot: its columns are the classes), or any other
+# indicator matrix (multilabel: each column a yes/no label of its own).
+LABELS, ONE_HOT, MULTILABEL = "labels", "onehot", "multilabel"
+TARGET_KINDS = (LABELS, ONE_HOT, MULTILABEL)
+
+
+def target_kind(y) -> str:
+    """Which of :data:`TARGET_KINDS` a classification target ``y`` is.
+
+    Parameters
+    ----------
+    y : array-like or sparse matrix
+        A target that passed ``check_classification_targets``.
+
+    Returns
+    -------
+    str
+        ``"labels"`` for one label per row (also a single column),
+        ``"onehot"`` for an indicator matrix whose every row has exactly one
+        1, ``"multilabel"`` for any other indicator matrix.
+
+    Raises
+    ------
+    ValueError
+        For several columns of labels (multiclass-multioutput), which no
+        member's single head can learn.
+    """
+    kind = type_of_target(y)
+    if kind == "multilabel-indicator":
+        # scikit-learn also calls a matrix of two other integers (say 3 and 5) an indicator.
+        values = y.data if sp.issparse(y) else np.asarray(y)
+        if not np.isin(values, (0, 1)).all():
+            raise ValueError(
+                "y is an indicator matrix, but not of 0s and 1s; one-hot and multilabel "
+                "targets take 0/1 (or boolean) columns."
+            )
+        ones = np.asarray((y != 0).sum(axis=1)).ravel()
+        return ONE_HOT if (ones == 1).all() else MULTILABEL
+    if np.ndim(y) == 2 and np.shape(y)[1] > 1:
+        raise ValueError(
+            f"y has {np.shape(y)[1]} columns of class labels ({kind}); the classifiers take "
+            "one label per row, a one-hot matrix, or a 0/1 multilabel indicator matrix."
+        )
+    return LABELS
+
 
 class KerasClassifierMixin(ClassifierMixin):
-    """Target handling and soft voting for the classifiers."""
+    """Target handling and soft voting for the classifiers.
 
-    _target_validation: dict = {}
+    ``y`` may be labels, a one-hot matrix or a multilabel indicator matrix
+    (see :func:`target_kind`). One-hot rows are taken as class codes, so
+    members train, are stratified and weighted exactly as on labels; only
+    ``predict`` gives one-hot rows back. Multilabel members have one sigmoid
+    unit per label, whose probabilities are averaged as they are.
+    """
+
+    # 2-D y comes in unchanged: _validate_target tells its kind.
+    _target_validation: dict = {"multi_output": True}
 
     def _outputs_probabilities(self) -> bool:
         # Before fit it is not known yet; predict_proba then says "not fitted".
@@ -55,7 +111,9 @@ class KerasClassifierMixin(ClassifierMixin):
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Probabilities in ``classes_`` order; each row sums to 1.
+            Probabilities in ``classes_`` order; each row sums to 1, except
+            for a multilabel ``y``: then column ``j`` is the mean probability
+            of label ``j``, on its own.
         """
         return self._mean_member_output(X)
 
@@ -78,7 +136,7 @@ class KerasClassifierMixin(ClassifierMixin):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        """Class with the highest mean probability.
+        """Class with the highest mean probability (labels above 0.5 for a multilabel ``y``).
 
         Parameters
         ----------
@@ -87,11 +145,13 @@ class KerasClassifierMixin(ClassifierMixin):
 
         Returns
         -------
-        ndarray of shape (n_samples,)
-            Labels from ``classes_``.
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            In the form of the ``y`` given to ``fit``: labels from
+            ``classes_``; one-hot rows (of ``y``'s dtype) for a one-hot ``y``;
+            for a multilabel ``y``, an integer indicator matrix of the labels
+            whose mean probability is above 0.5 (as ``MLPClassifier``).
         """
-        output = self._mean_member_output(X)  # first: it says if not fitted
-        return self.classes_[np.argmax(output, axis=1)]
+        return self._predictions_of(self._mean_member_output(X))  # first: it says if not fitted
 
     @available_if(_outputs_scores)
     def decision_function(self, X) -> np.ndarray:
@@ -113,6 +173,7 @@ class KerasClassifierMixin(ClassifierMixin):
             (as in scikit-learn); else one column per class in ``classes_``
             order. ``predict`` picks the highest.
         """
+        # Not reached for a multilabel y: its members must output probabilities (_check_output).
         scores = self._mean_member_output(X)
         if scores.shape[1] == 2:  # binary: one score, positive for classes_[1] (sklearn's way)
             return scores[:, 1] if self._output_spec.width == 1 else scores[:, 1] - scores[:, 0]
@@ -120,19 +181,47 @@ class KerasClassifierMixin(ClassifierMixin):
 
     # -- engine hooks --------------------------------------------------------
 
+    def _kind(self) -> str:
+        # Estimators fitted (and saved or pickled) before 2-D targets had labels.
+        return getattr(self, "_target_kind", LABELS)
+
     def _validate_target(self, y, sample_weight):
         check_classification_targets(y)
-        self.classes_, y_codes = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
+        kind = target_kind(y)
+        if kind == LABELS:
+            y = column_or_1d(y, warn=True)  # a single column, as scikit-learn's classifiers
+            self.classes_, y_codes = np.unique(y, return_inverse=True)
+        else:
+            y = y.toarray() if sp.issparse(y) else np.asarray(y)
+            # As LabelBinarizer and MLPClassifier: an indicator matrix's classes are its columns.
+            self.classes_ = np.arange(y.shape[1])
+            # One-hot rows are class codes from here on (stratified, weighted, encoded
+            # for the loss as labels are); a multilabel target stays a 0/1 matrix.
+            y_codes = np.argmax(y, axis=1) if kind == ONE_HOT else (y != 0).astype(np.int64)
+        self._target_kind = kind
+        self._y_dtype = str(y.dtype)  # one-hot predictions come back in it
+        if kind != MULTILABEL and np.unique(y_codes).size < 2:
             raise ValueError(
-                f"y contains only one class ({self.classes_[0]!r}); a classifier "
+                f"y contains only one class ({self.classes_[y_codes[0]]!r}); a classifier "
                 "needs at least two classes."
             )
         if self.class_weight is not None:
-            per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+            if kind == MULTILABEL:
+                raise ValueError(
+                    "class_weight weights classes, but a multilabel y has labels that rows "
+                    "share; pass per-row weights as sample_weight instead."
+                )
+            per_class = compute_class_weight(
+                self.class_weight, classes=self.classes_, y=self.classes_[y_codes]
+            )
             row_weight = per_class[y_codes].astype(np.float32)
             sample_weight = row_weight if sample_weight is None else sample_weight * row_weight
-        if sample_weight is not None and np.unique(y_codes[sample_weight > 0]).size < 2:
+        # A multilabel row carries every label, so no weighting leaves "one class".
+        if (
+            kind != MULTILABEL
+            and sample_weight is not None
+            and np.unique(y_codes[sample_weight > 0]).size < 2
+        ):
             raise ValueError(
                 "sample_weight leaves only one class with positive weight; a "
                 "classifier needs at least two classes."
@@ -140,6 +229,13 @@ class KerasClassifierMixin(ClassifierMixin):
         return y_codes, sample_weight
 
     def _target_codes(self, y):
+        kind, n_classes = self._kind(), len(self.classes_)
+        if kind != LABELS:
+            return self._indicator_codes(y, kind, n_classes)
+        if np.ndim(y) == 2 and np.shape(y)[1] != 1:
+            raise ValueError(
+                f"y_val has shape {np.shape(y)}, but the y given to fit had one label per row."
+            )
         y = np.asarray(y).ravel()
         codes = np.searchsorted(self.classes_, y)
         codes = np.clip(codes, 0, len(self.classes_) - 1)
@@ -150,6 +246,24 @@ class KerasClassifierMixin(ClassifierMixin):
             )
         return codes
 
+    @staticmethod
+    def _indicator_codes(y, kind: str, n_classes: int) -> np.ndarray:
+        """A validation target's codes, when fit's ``y`` was a one-hot or multilabel matrix."""
+        y = y.toarray() if sp.issparse(y) else np.asarray(y)
+        ones = (y != 0).sum(axis=1) if y.ndim == 2 else None
+        if not (
+            y.ndim == 2
+            and y.shape[1] == n_classes
+            and np.isin(y, (0, 1)).all()
+            and (kind == MULTILABEL or (ones == 1).all())
+        ):
+            what = "one-hot matrix" if kind == ONE_HOT else "0/1 indicator matrix"
+            raise ValueError(
+                f"y_val must be a {what} of {n_classes} columns, as the y given to fit; "
+                f"got an array of shape {y.shape}."
+            )
+        return np.argmax(y, axis=1) if kind == ONE_HOT else (y != 0).astype(np.int64)
+
     def _check_target_state(self) -> None:
         classes = getattr(self, "classes_", None)
         if not (
@@ -159,6 +273,26 @@ class KerasClassifierMixin(ClassifierMixin):
             and len(np.unique(classes)) == len(classes)
         ):
             raise ValueError("classes_ is not an array of two or more distinct classes")
+        kind = self._kind()
+        if kind not in TARGET_KINDS:
+            raise ValueError(f"_target_kind is {kind!r}, not one of {TARGET_KINDS}")
+        if kind != LABELS and not np.array_equal(classes, np.arange(len(classes))):
+            raise ValueError("classes_ of an indicator target are not its column numbers")
+        if kind == ONE_HOT:
+            try:
+                dtype = np.dtype(getattr(self, "_y_dtype", None))
+            except TypeError:
+                dtype = None
+            if dtype is None or dtype.kind not in "biuf":
+                raise ValueError("_y_dtype is not the numeric dtype of a one-hot target")
+
+    def _class_strata(self, y_codes):
+        """The labels stratified folds keep the proportions of; None when there are none.
+
+        A multilabel target has no one class per row (scikit-learn's
+        ``StratifiedKFold`` refuses it): its folds are plain K-fold ones.
+        """
+        return None if self._kind() == MULTILABEL else y_codes
 
     def _data_arguments(self) -> dict:
         return {"n_classes": len(self.classes_)}
@@ -168,6 +302,9 @@ class KerasClassifierMixin(ClassifierMixin):
 
     def _check_output(self, spec: OutputSpec) -> None:
         n_classes = len(self.classes_)
+        if self._kind() == MULTILABEL:
+            self._check_multilabel_output(spec, n_classes)
+            return
         if spec.width == 1 and n_classes == 2:
             if spec.target_encoding == "sparse":
                 raise ValueError(
@@ -182,7 +319,28 @@ class KerasClassifierMixin(ClassifierMixin):
                 "`n_classes` as a builder argument to get it from the data)."
             )
 
+    @staticmethod
+    def _check_multilabel_output(spec: OutputSpec, n_labels: int) -> None:
+        """Refuse a head that cannot give each label a probability of its own."""
+        if spec.width != n_labels:
+            problem = f"the model has {spec.width} output units"
+        elif spec.target_encoding == "sparse" or "categorical" in spec.loss_name:
+            problem = f"its loss {spec.loss_name!r} takes one class per row"
+        elif spec.activation == "softmax":
+            problem = "its softmax head makes the labels compete for one unit of probability"
+        elif not spec.probabilities or (spec.activation == "linear" and not spec.from_logits):
+            problem = "its outputs are not probabilities"
+        else:
+            return
+        raise ValueError(
+            f"y is a multilabel indicator matrix of {n_labels} labels, but {problem}. Build "
+            f"the last layer with {n_labels} sigmoid units (take `n_classes` as a builder "
+            "argument) and compile with loss='binary_crossentropy'."
+        )
+
     def _encode_target(self, y_codes):
+        if self._kind() == MULTILABEL:  # one 0/1 target per sigmoid unit
+            return y_codes.astype(np.float32)
         encoding = self._output_spec.target_encoding
         if encoding == "sparse":
             return y_codes.astype(np.int32)
@@ -191,6 +349,8 @@ class KerasClassifierMixin(ClassifierMixin):
         return np.eye(len(self.classes_), dtype=np.float32)[y_codes]
 
     def _transform_output(self, output: np.ndarray) -> np.ndarray:
+        if self._kind() == MULTILABEL:  # a probability per label: rows do not sum to 1
+            return _sigmoid(output) if self._output_spec.from_logits else output
         if not self._output_spec.probabilities:  # scores: averaged as they are
             return np.hstack([-output, output]) if output.shape[1] == 1 else output
         if output.shape[1] == 1:
@@ -203,8 +363,22 @@ class KerasClassifierMixin(ClassifierMixin):
     def _format_output(self, output):
         return output
 
+    def _decisions(self, output: np.ndarray) -> np.ndarray:
+        """Class codes from mean probabilities; a 0/1 matrix for a multilabel ``y``."""
+        if self._kind() == MULTILABEL:
+            return (output > 0.5).astype(int)
+        return np.argmax(output, axis=1)
+
+    def _predictions_of(self, output: np.ndarray) -> np.ndarray:
+        """What ``predict`` returns for mean member outputs: targets in the form of fit's ``y``."""
+        codes = self._decisions(output)
+        if self._kind() == ONE_HOT:
+            return np.eye(len(self.classes_), dtype=self._y_dtype)[codes]
+        return codes if self._kind() == MULTILABEL else self.classes_[codes]
+
     def _score_output(self, y_codes, output) -> float:
-        return float(accuracy_score(y_codes, np.argmax(output, axis=1)))
+        # Accuracy; for a multilabel y, subset accuracy (every label of a row right).
+        return float(accuracy_score(y_codes, self._decisions(output)))
 
 
 class KerasRegressorMixin(RegressorMixin):
@@ -225,7 +399,7 @@ class KerasRegressorMixin(RegressorMixin):
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Shaped like the ``y`` given to ``fit``.
         """
-        return self._format_output(self._mean_member_output(X))
+        return self._predictions_of(self._mean_member_output(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -274,6 +448,10 @@ class KerasRegressorMixin(RegressorMixin):
 
     def _format_output(self, output):
         return output.ravel() if self._y_ndim == 1 else output
+
+    def _predictions_of(self, output: np.ndarray) -> np.ndarray:
+        """What ``predict`` returns for mean member outputs."""
+        return self._format_output(output)
 
     def _score_output(self, y, output) -> float:
         return float(r2_score(y, self._format_output(output)))

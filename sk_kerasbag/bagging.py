@@ -44,8 +44,14 @@ class BaggingMixin:
             Training rows: a 2-D table (also a DataFrame) or N-D arrays such as
             images of shape (n_samples, height, width, channels). Directory
             estimators take a folder with one sub-folder per class, or image paths.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        y : array-like of shape (n_samples,), (n_samples, n_classes) or (n_samples, n_outputs)
             Targets (None only for folder data, whose classes are its sub-folders).
+            Classifiers take class labels, or an indicator matrix of 0/1
+            columns: with exactly one 1 per row it is one-hot, its columns the
+            classes (``predict`` gives one-hot rows back); otherwise it is
+            multilabel, each column a label of its own, learned by one sigmoid
+            unit per label with ``binary_crossentropy`` (``predict`` gives an
+            indicator matrix). Regressors take one column per output.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-row weights passed to Keras's loss.
         validation_data : tuple, default=None
@@ -174,7 +180,8 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Sorted class labels.
+        Sorted class labels; the column numbers ``0, ..., n_classes - 1``
+        for an indicator-matrix ``y`` (one-hot or multilabel).
     {fitted}
     {preprocessing}
     estimators_samples_ : list of ndarray

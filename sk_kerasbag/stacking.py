@@ -42,6 +42,7 @@ from ._fixes import (
     stacking_final_estimator,
     stacking_method,
 )
+from ._tasks import ONE_HOT, KerasClassifierMixin, target_kind
 from .folders import list_images
 from .kfold import KFoldMixin
 
@@ -153,8 +154,11 @@ default="predict_proba"
     if X_test is None:
         fold_preds = None
     else:
-        vote = method == "predict" and is_classifier(estimator)
-        test_pred = _majority_vote(fold_preds) if vote else _mean(fold_preds)
+        if method == "predict" and is_classifier(estimator):
+            prefit = isinstance(cv, str) and cv == "prefit"
+            test_pred = _majority_vote(fold_preds, _predicts_one_hot(estimator, y, prefit))
+        else:
+            test_pred = _mean(fold_preds)
     if return_fold_predictions:
         return oof_train, test_pred, fold_preds
     return oof_train, test_pred
@@ -282,7 +286,7 @@ def _prefit_predictions(estimator, X, X_test, method):
 
     def as_method(output):
         if method == "predict":
-            return _labels_or_values(estimator, estimator._format_output(output))
+            return np.array(estimator._predictions_of(output), copy=True)
         if method == "predict_log_proba":
             with np.errstate(divide="ignore"):
                 return np.log(output)
@@ -295,11 +299,16 @@ def _prefit_predictions(estimator, X, X_test, method):
     return oof_train, fold_preds
 
 
-def _labels_or_values(estimator, output):
-    """A classifier's labels from probabilities; a regressor's predictions (copied)."""
-    if is_classifier(estimator):
-        return estimator.classes_[np.argmax(output, axis=1)]
-    return np.array(output, copy=True)
+def _predicts_one_hot(estimator, y, prefit: bool) -> bool:
+    """Whether the fold models of a classifier predict one-hot rows (a one-hot ``y``)."""
+    if prefit:
+        return getattr(estimator, "_target_kind", None) == ONE_HOT
+    return (
+        isinstance(estimator, KerasClassifierMixin)
+        and np.ndim(y) == 2
+        and type_of_target(y) == "multilabel-indicator"
+        and target_kind(y) == ONE_HOT
+    )
 
 
 def _mean(fold_preds):
@@ -308,9 +317,17 @@ def _mean(fold_preds):
     return np.mean(np.stack(fold_preds), axis=0)
 
 
-def _majority_vote(fold_labels) -> np.ndarray:
-    """Most frequent label per row (columns per output for 2-D labels); ties to the smallest."""
+def _majority_vote(fold_labels, one_hot: bool = False) -> np.ndarray:
+    """Most frequent label per row (columns per output for 2-D labels); ties to the smallest.
+
+    One-hot rows are voted on as the classes they stand for, so that every
+    row stays one-hot; column by column, three folds naming three classes
+    would give a row of zeros.
+    """
     labels = np.stack(fold_labels)
+    if one_hot:
+        codes = _majority_vote(list(np.argmax(labels, axis=-1)))
+        return np.eye(labels.shape[-1], dtype=labels.dtype)[codes]
     classes, codes = np.unique(labels, return_inverse=True)
     codes = codes.reshape(labels.shape)
     counts = (codes[..., None] == np.arange(len(classes))).sum(axis=0)

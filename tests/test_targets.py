@@ -1,0 +1,300 @@
+"""2-D targets: one-hot y as classes, multilabel y with sigmoid heads, multi-output regression."""
+
+import pickle
+
+import keras
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import KFold
+from sklearn.utils.estimator_checks import check_regressor_multioutput
+
+from sk_kerasbag import (
+    BaggedKerasClassifier,
+    BaggedKerasRegressor,
+    KFoldKerasClassifier,
+    KFoldKerasRegressor,
+    load,
+    oof_predict,
+)
+from sk_kerasbag.stacking import _majority_vote
+
+from .builders import dense_classifier, dense_regressor, three_class_rows
+
+TINY = dict(epochs=1, batch_size=16, random_state=0)
+# dense_classifier with one sigmoid unit per label: the head a multilabel y needs.
+SIGMOID = dict(model__activation="sigmoid", model__loss="binary_crossentropy")
+CUSTOM = {"dense_classifier": dense_classifier, "dense_regressor": dense_regressor}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Rows, their 3-class labels, those labels one-hot, and a 3-label multilabel target."""
+    X, labels = three_class_rows(60)
+    one_hot = np.eye(3, dtype=np.float32)[labels]
+    multilabel = np.column_stack([X[:, 0] > 0.5, X[:, 1] > 0.5, X[:, 2] + X[:, 3] > 1])
+    multilabel = multilabel.astype(int)
+    # Rows with no label and with several: not one-hot.
+    assert (multilabel.sum(axis=1) == 0).any() and (multilabel.sum(axis=1) > 1).any()
+    return X, labels, one_hot, multilabel
+
+
+def assert_same_folds(a, b):
+    assert len(a) == len(b)
+    for (a_train, a_test), (b_train, b_test) in zip(a, b):
+        np.testing.assert_array_equal(a_train, b_train)
+        np.testing.assert_array_equal(a_test, b_test)
+
+
+# -- one-hot y ---------------------------------------------------------------------
+
+
+def test_one_hot_y_trains_on_its_classes_and_predicts_one_hot_rows(rows):
+    X, labels, one_hot, _ = rows
+    params = dict(n_splits=3, class_weight="balanced", **TINY)
+    clf = KFoldKerasClassifier(dense_classifier, **params).fit(X, one_hot)
+    twin = KFoldKerasClassifier(dense_classifier, **params).fit(X, labels)
+
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    # The members trained on the class codes: stratified folds, balanced weights and
+    # sparse targets are those of the labels, so every output is too.
+    assert_same_folds(clf.folds_, twin.folds_)
+    np.testing.assert_allclose(clf.predict_proba(X), twin.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(clf.oof_proba_, twin.oof_proba_, atol=1e-6)
+    assert clf.oof_proba_.shape == (len(X), 3) and clf.oof_score_ == twin.oof_score_
+
+    predicted = clf.predict(X)
+    assert predicted.shape == one_hot.shape and predicted.dtype == one_hot.dtype
+    np.testing.assert_array_equal(predicted, np.eye(3)[twin.predict(X)])
+    assert clf.score(X, one_hot) == twin.score(X, labels) == accuracy_score(one_hot, predicted)
+
+
+def test_one_hot_y_with_a_categorical_loss_and_its_validation_data(rows):
+    X, labels, one_hot, multilabel = rows
+    params = dict(n_estimators=2, model__loss="categorical_crossentropy", **TINY)
+    # Integer one-hot rows come back as integers.
+    one_hot = one_hot.astype(np.int64)
+    clf = BaggedKerasClassifier(dense_classifier, oob_score=True, **params)
+    clf.fit(X, one_hot, validation_data=(X[:10], one_hot[:10]))
+    assert "val_loss" in clf.histories_[0]
+    assert clf.predict(X[:5]).dtype == np.int64
+    np.testing.assert_array_equal(clf.predict(X[:5]).sum(axis=1), 1)
+    assert clf.oob_decision_function_.shape == (len(X), 3)
+    # Its validation target must be one-hot rows of as many classes.
+    for y_val in (labels[:10], one_hot[:10, :2], multilabel[:10]):
+        with pytest.raises(ValueError, match="y_val must be a one-hot matrix of 3 columns"):
+            clone(clf).fit(X, one_hot, validation_data=(X[:10], y_val))
+    # and a 2-D y_val for a 1-D y is refused as plainly.
+    with pytest.raises(ValueError, match="the y given to fit had one label per row"):
+        clone(clf).fit(X, labels, validation_data=(X[:10], one_hot[:10]))
+
+
+def test_one_hot_rows_are_voted_on_as_classes():
+    # Three folds naming three classes: column by column that is a row of zeros.
+    folds = [np.eye(3, dtype=np.float32)[[k, 1]] for k in (2, 0, 1)]
+    voted = _majority_vote(folds, one_hot=True)
+    np.testing.assert_array_equal(voted, [[1, 0, 0], [0, 1, 0]])
+    assert voted.dtype == np.float32
+
+
+# -- multilabel y ------------------------------------------------------------------
+
+
+def test_multilabel_y_averages_per_label_probabilities_and_folds_unstratified(rows):
+    X, _, _, multilabel = rows
+    clf = KFoldKerasClassifier(dense_classifier, n_splits=3, **SIGMOID, **TINY)
+    clf.fit(X, multilabel)  # stratify=True (the default): StratifiedKFold would refuse y
+    # The folds of a shuffled KFold, seeded by the first draw from random_state.
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
+    assert_same_folds(clf.folds_, list(KFold(3, shuffle=True, random_state=seed).split(X)))
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+
+    proba = clf.predict_proba(X)
+    # The members' mean probability of each label, rows not normalised to sum to 1.
+    raw = np.mean([member.predict(X, verbose=0) for member in clf.estimators_], axis=0)
+    np.testing.assert_allclose(proba, raw, atol=1e-5)
+    assert not np.allclose(proba.sum(axis=1), 1.0, atol=1e-3)
+
+    predicted = clf.predict(X)
+    np.testing.assert_array_equal(predicted, (proba > 0.5).astype(int))
+    assert predicted.dtype.kind == "i" and predicted.shape == multilabel.shape
+    # Subset accuracy: a row counts when every label of it is right.
+    subset = np.mean((predicted == multilabel).all(axis=1))
+    assert clf.score(X, multilabel) == pytest.approx(subset)
+    assert clf.oof_proba_.shape == (len(X), 3)
+    assert clf.oof_score_ == pytest.approx(
+        np.mean(((clf.oof_proba_ > 0.5) == multilabel).all(axis=1))
+    )
+    assert not hasattr(clf, "decision_function")  # probabilities: predict_proba
+
+
+def test_multilabel_logits_become_per_label_sigmoids(rows):
+    X, _, _, multilabel = rows
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, model__activation=None, model__loss=loss, **TINY
+    ).fit(X, multilabel)
+    logits = np.stack([member.predict(X, verbose=0) for member in clf.estimators_])
+    expected = (1.0 / (1.0 + np.exp(-logits))).mean(axis=0)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-5)
+
+
+def test_multilabel_y_refuses_what_cannot_learn_it_before_training(rows):
+    X, labels, _, multilabel = rows
+    cases = {
+        "softmax head": dict(model__loss="binary_crossentropy"),
+        "sparse loss": dict(model__activation="sigmoid"),
+        "categorical loss": dict(
+            model__activation="sigmoid", model__loss="categorical_crossentropy"
+        ),
+        "scores": dict(model__activation=None, model__loss="hinge"),
+    }
+    for case, params in cases.items():
+        clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, **params, **TINY)
+        with pytest.raises(ValueError, match="3 sigmoid units .* loss='binary_crossentropy'"):
+            clf.fit(X, multilabel)
+        assert not hasattr(clf, "estimators_"), case
+    sigmoid = BaggedKerasClassifier(dense_classifier, n_estimators=1, **SIGMOID, **TINY)
+    with pytest.raises(ValueError, match="multilabel y has labels that rows share"):
+        clone(sigmoid).set_params(class_weight="balanced").fit(X, multilabel)
+    with pytest.raises(ValueError, match="y_val must be a 0/1 indicator matrix of 3 columns"):
+        clone(sigmoid).fit(X, multilabel, validation_data=(X[:5], labels[:5]))
+    with pytest.raises(ValueError, match="3 columns of class labels"):  # multiclass-multioutput
+        clone(sigmoid).fit(X, np.c_[labels, labels, labels])
+    with pytest.raises(ValueError, match="indicator matrix, but not of 0s and 1s"):
+        clone(sigmoid).fit(X, 3 + 2 * multilabel)  # two values: scikit-learn's "indicator"
+
+
+def test_multilabel_rows_weighted_to_one_label_set_still_train(rows):
+    X, _, _, multilabel = rows
+    # Every row with positive weight has no label: one "class" to a 1-D check, not a problem.
+    weights = (multilabel.sum(axis=1) == 0).astype(np.float32)
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, **SIGMOID, **TINY)
+    clf.fit(X, multilabel, sample_weight=weights)
+    assert clf.predict(X).shape == multilabel.shape
+
+
+# -- clone, pickle, save/load, warm start, packing, oof_predict --------------------
+
+
+@pytest.mark.parametrize("kind", ["one-hot", "multilabel"])
+def test_two_d_classifier_targets_survive_copies_saving_growth_and_oof_predict(
+    rows, kind, tmp_path
+):
+    X, _, one_hot, multilabel = rows
+    y, params = (one_hot, {}) if kind == "one-hot" else (multilabel, SIGMOID)
+    clf = KFoldKerasClassifier(dense_classifier, n_splits=2, warm_start=True, **params, **TINY)
+    clf.fit(X, y)
+    assert clone(clf).get_params() == clf.get_params()
+    for copy in (pickle.loads(pickle.dumps(clf)), _saved_and_loaded(clf, tmp_path)):
+        np.testing.assert_array_equal(copy.predict(X), clf.predict(X))
+        np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
+        assert copy.predict(X).dtype == clf.predict(X).dtype
+        assert copy.score(X, y) == clf.score(X, y)
+
+    # cv="prefit": the out-of-fold predictions in the form of y.
+    oof, test = oof_predict(clf, X, y, X[:8], cv="prefit", method="predict")
+    np.testing.assert_array_equal(oof, clf._predictions_of(clf.oof_proba_))
+    assert oof.shape == y.shape and test.shape == (8, 3)
+    if kind == "one-hot":
+        np.testing.assert_array_equal(oof.sum(axis=1), 1)
+        np.testing.assert_array_equal(test.sum(axis=1), 1)
+    else:
+        np.testing.assert_array_equal(oof, (clf.oof_proba_ > 0.5).astype(int))
+
+    if kind == "one-hot":  # its members train on class codes, as a warm fit on labels does
+        return
+    # A warm fit grows it as a cold fit of as many repeats would be.
+    clf.set_params(n_repeats=2).fit(X, y)
+    cold = KFoldKerasClassifier(dense_classifier, n_splits=2, n_repeats=2, **params, **TINY)
+    cold.fit(X, y)
+    assert len(clf.estimators_) == 4
+    np.testing.assert_allclose(clf.predict_proba(X), cold.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(clf.oof_proba_, cold.oof_proba_, atol=1e-6)
+
+
+def _saved_and_loaded(estimator, tmp_path):
+    folder = tmp_path / "saved"
+    estimator.save(folder)
+    return load(folder, custom_objects=CUSTOM)
+
+
+def test_a_saved_target_kind_is_checked_on_load(rows, tmp_path):
+    import json
+
+    X, _, _, multilabel = rows
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, **SIGMOID, **TINY)
+    folder = tmp_path / "clf"
+    clf.fit(X, multilabel).save(folder)
+    assert load(folder, custom_objects=CUSTOM)._target_kind == "multilabel"
+    manifest_path = folder / "estimator.json"
+    manifest = json.loads(manifest_path.read_text())
+    for change, problem in [
+        ({"_target_kind": "matrix"}, "_target_kind is 'matrix'"),
+        ({"_target_kind": "onehot", "_y_dtype": "<U3"}, "_y_dtype is not the numeric dtype"),
+    ]:
+        changed = {**manifest, "fitted": {**manifest["fitted"], **change}}
+        manifest_path.write_text(json.dumps(changed))
+        with pytest.raises(ValueError, match=f"malformed: {problem}"):
+            load(folder, custom_objects=CUSTOM)
+
+
+@pytest.mark.parametrize("kind", ["one-hot", "multilabel"])
+def test_packed_members_learn_two_d_targets(rows, kind):
+    X, labels, one_hot, multilabel = rows
+    y, params = (one_hot, {}) if kind == "one-hot" else (multilabel, SIGMOID)
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, strategy="packed", oob_score=True, **params,
+        **{**TINY, "epochs": 3},
+    ).fit(X, y)  # fmt: skip
+    assert clf.fit_strategy_ != "sequential"
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 3) and clf.predict(X).shape == y.shape
+    if kind == "one-hot":
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+        assert clf.score(X, y) > np.bincount(labels).max() / len(X)  # beats the majority class
+    else:
+        assert not np.allclose(proba.sum(axis=1), 1.0, atol=1e-3)
+        # Each label is learned better than by always predicting its majority value.
+        per_label = ((proba > 0.5) == multilabel).mean(axis=0)
+        majority = np.maximum(multilabel.mean(axis=0), 1 - multilabel.mean(axis=0))
+        assert (per_label > majority).any()
+
+
+# -- multi-output regression -------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["bagging", "kfold"])
+def test_multi_output_regressors_keep_the_shape_of_y(rows, family, tmp_path):
+    X = rows[0]
+    y = np.c_[X[:, 0] + X[:, 1], 2 * X[:, 2] - X[:, 3]].astype(np.float32)
+    if family == "bagging":
+        reg = BaggedKerasRegressor(dense_regressor, n_estimators=3, oob_score=True, **TINY)
+        heldout, score = "oob_prediction_", "oob_score_"
+    else:
+        reg = KFoldKerasRegressor(dense_regressor, n_splits=3, **TINY)
+        heldout, score = "oof_prediction_", "oof_score_"
+    reg.fit(X, y)
+    predicted = reg.predict(X)
+    assert reg.n_outputs_ == 2 and predicted.shape == (len(X), 2)
+    assert reg.member_predictions(X).shape == (3, len(X), 2)
+    assert getattr(reg, heldout).shape == (len(X), 2)
+    assert reg.score(X, y) == pytest.approx(r2_score(y, predicted))  # uniform average
+    held_out = getattr(reg, heldout)
+    covered = ~np.isnan(held_out).any(axis=1)
+    assert getattr(reg, score) == pytest.approx(r2_score(y[covered], held_out[covered]))
+    np.testing.assert_array_equal(_saved_and_loaded(reg, tmp_path).predict(X), predicted)
+
+    # One column stays one column.
+    column = clone(reg).fit(X, y[:, :1])
+    assert column.n_outputs_ == 1 and column.predict(X).shape == (len(X), 1)
+    assert getattr(column, heldout).shape == (len(X), 1)
+
+
+def test_scikit_learn_multi_output_regression_check():
+    for reg in (
+        BaggedKerasRegressor(dense_regressor, n_estimators=2, **TINY),
+        KFoldKerasRegressor(dense_regressor, n_splits=2, **TINY),
+    ):
+        check_regressor_multioutput(type(reg).__name__, reg)
