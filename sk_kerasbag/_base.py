@@ -268,7 +268,9 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
             if n_kept:  # the fitted members stay as they are; only the new ones train
                 splits = fitted_splits + splits[n_kept:]
                 plans = self._fitted_plans(splits) + plans[n_kept:]
-            plans = [replace(plan, features=self._draw_columns(plan.seed)) for plan in plans]
+            plans = plans[:n_kept] + [
+                replace(plan, features=self._draw_columns(plan.seed)) for plan in plans[n_kept:]
+            ]
             results, fit_strategy = self._train_members(
                 builder, X, y_fit, sample_weight, plans[n_kept:], augmentation, validation, run
             )
