@@ -1,7 +1,8 @@
 """Parameter descriptions shared by the public estimators' docstrings.
 
-Each public class writes ``{name}`` in its numpydoc ``Parameters`` section
-for a parameter described here, so one description serves all four classes.
+Each public class (and the families' ``fit``) writes ``{name}`` in its
+numpydoc ``Parameters`` section for a parameter described here, so one
+description serves all the estimators.
 """
 
 from __future__ import annotations
@@ -30,6 +31,25 @@ _KFOLD = """n_splits : int, default=5
         repeated splitter instead). Group splitters get ``groups`` from ``fit``."""
 
 PARAMETERS = {
+    # The data parameters of ``fit`` (a method's docstring: indented one level more).
+    "fit_data": """X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Training rows: a 2-D table (also a DataFrame) or N-D arrays such as
+            images of shape (n_samples, height, width, channels). Directory
+            estimators take a folder with one sub-folder per class, or image paths.
+        y : array-like of shape (n_samples,), (n_samples, n_classes) or (n_samples, n_outputs)
+            Targets (None only for folder data, whose classes are its sub-folders).
+            Classifiers of arrays take class labels, or an indicator matrix of
+            0/1 columns: with exactly one 1 per row it is one-hot, its columns
+            the classes (``predict`` gives one-hot rows back); otherwise it is
+            multilabel, each column a label of its own, learned by one sigmoid
+            unit per label with ``binary_crossentropy`` (``predict`` gives an
+            indicator matrix). Directory estimators take one label per image.
+            Regressors take one column per output.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-row weights passed to Keras's loss.
+        validation_data : tuple, default=None
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``, used by
+            every member as its validation data instead of ``validation_split``.""",
     "model": """model : callable
         Function that builds and returns a compiled ``keras.Model``; called
         once per member, so every member starts from fresh weights. If its

@@ -78,6 +78,12 @@ class KerasClassifierMixin(ClassifierMixin):
     # 2-D y comes in unchanged: _validate_target tells its kind.
     _target_validation: dict = {"multi_output": True}
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # A multilabel y is learned by one sigmoid unit per label (the builder's to give).
+        tags.classifier_tags.multi_label = True
+        return tags
+
     def _outputs_probabilities(self) -> bool:
         # Before fit it is not known yet; predict_proba then says "not fitted".
         spec = getattr(self, "_output_spec", None)
@@ -210,6 +216,13 @@ class KerasClassifierMixin(ClassifierMixin):
                 raise ValueError(
                     "class_weight weights classes, but a multilabel y has labels that rows "
                     "share; pass per-row weights as sample_weight instead."
+                )
+            absent = np.setdiff1d(self.classes_, y_codes)
+            if isinstance(self.class_weight, str) and absent.size:  # only a one-hot y has any
+                raise ValueError(
+                    f"class_weight={self.class_weight!r} weights classes by their frequency, "
+                    f"but column(s) {absent.tolist()} of the one-hot y have no row; drop "
+                    "those columns, or pass class_weight as a dict."
                 )
             per_class = compute_class_weight(
                 self.class_weight, classes=self.classes_, y=self.classes_[y_codes]

@@ -34,29 +34,14 @@ class BaggingMixin:
     _every_row_held_out = False
     _grown_by = "n_estimators"
 
+    @fill_doc
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None, validation_data=None):
         """Train ``n_estimators`` members, each on its own random draw of rows.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
-            Training rows: a 2-D table (also a DataFrame) or N-D arrays such as
-            images of shape (n_samples, height, width, channels). Directory
-            estimators take a folder with one sub-folder per class, or image paths.
-        y : array-like of shape (n_samples,), (n_samples, n_classes) or (n_samples, n_outputs)
-            Targets (None only for folder data, whose classes are its sub-folders).
-            Classifiers take class labels, or an indicator matrix of 0/1
-            columns: with exactly one 1 per row it is one-hot, its columns the
-            classes (``predict`` gives one-hot rows back); otherwise it is
-            multilabel, each column a label of its own, learned by one sigmoid
-            unit per label with ``binary_crossentropy`` (``predict`` gives an
-            indicator matrix). Regressors take one column per output.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-row weights passed to Keras's loss.
-        validation_data : tuple, default=None
-            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``, used by
-            every member as its validation data instead of ``validation_split``.
+        {fit_data}
 
         Returns
         -------
@@ -80,6 +65,8 @@ class BaggingMixin:
     # -- random subspaces: max_features, bootstrap_features ----------------------
 
     def _draws_columns(self) -> bool:
+        if len(self.input_shape_) != 1:  # rows of images: any but the defaults is refused
+            return self.bootstrap_features or not _is_every_column(self.max_features)
         n_features = self.input_shape_[0]
         return self.bootstrap_features or columns_drawn(n_features, self.max_features) < n_features
 
@@ -101,12 +88,34 @@ class BaggingMixin:
             self.input_shape_[0], self.max_features, self.bootstrap_features, seed
         )
 
+    def _fitted_columns(self, n_kept: int) -> list[np.ndarray]:
+        """The columns of the first ``n_kept`` fitted members."""
+        features = getattr(self, "estimators_features_", None)
+        if features is None:  # fitted before max_features existed: every column
+            return [np.arange(self.input_shape_[0]) for _ in range(n_kept)]
+        return list(features[:n_kept])
+
+    def _check_fitted_splits(self, splits: list, fitted: list) -> None:
+        super()._check_fitted_splits(splits, fitted)
+        if len(self.input_shape_) != 1:
+            return
+        for k, columns in enumerate(self._fitted_columns(len(fitted))):
+            drawn = self._draw_columns(self._seeds[k])
+            if not np.array_equal(np.arange(len(columns)) if drawn is None else drawn, columns):
+                raise ValueError(
+                    f"warm_start=True grows the fitted ensemble, but this fit would give its "
+                    f"{len(fitted)} members other columns (max_features or bootstrap_features "
+                    "changed). Change only n_estimators, or fit with warm_start=False."
+                )
+
     def _record_columns(self, columns: list, n_kept: int) -> None:
         if len(self.input_shape_) != 1:
-            return  # rows of images: every member sees every pixel
-        every = np.arange(self.input_shape_[0])
-        self.estimators_features_ = self._fitted("estimators_features_", n_kept) + [
-            every if c is None else c for c in columns[n_kept:]
+            # Rows of images: every member sees every pixel (a refit on images
+            # forgets the columns of an earlier fit on a table).
+            self.__dict__.pop("estimators_features_", None)
+            return
+        self.estimators_features_ = self._fitted_columns(n_kept) + [
+            np.arange(self.input_shape_[0]) if c is None else c for c in columns[n_kept:]
         ]
 
     def _check_fitted_state(self) -> None:
@@ -134,6 +143,11 @@ class BaggingMixin:
         if len(columns) == self.input_shape_[0] and (columns == np.arange(len(columns))).all():
             return None  # the whole row, in order: no copy
         return columns
+
+
+def _is_every_column(max_features) -> bool:
+    """Whether ``max_features`` is its default, the fraction 1.0 (the int 1 is one column)."""
+    return not isinstance(max_features, Integral) and max_features == 1.0
 
 
 def _column_indices(value, n_features: int) -> bool:

@@ -85,6 +85,7 @@ class DirectoryDataMixin:
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
+        tags.classifier_tags.multi_label = False  # one class per image (its sub-folder)
         return tags
 
 
@@ -183,10 +184,18 @@ class DirectoryBaggedClassifier(DirectoryDataMixin, BaggedKerasClassifier):
     """
     )
 
-    _parameter_constraints = {**BaggedKerasClassifier._parameter_constraints, **_IMAGE_CONSTRAINTS}
-    # Not parameters here: the members of an image folder see every pixel
-    # (random subspaces are for 2-D tables).
-    max_features, bootstrap_features = 1.0, False
+    # Random subspaces are for 2-D tables: the members of an image folder see every pixel.
+    _parameter_constraints = {
+        name: constraint
+        for name, constraint in {
+            **BaggedKerasClassifier._parameter_constraints,
+            **_IMAGE_CONSTRAINTS,
+        }.items()
+        if name not in ("max_features", "bootstrap_features")
+    }
+
+    def _draws_columns(self) -> bool:
+        return False
 
     def __init__(
         self,

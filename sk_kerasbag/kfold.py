@@ -27,29 +27,14 @@ class KFoldMixin:
     _every_row_held_out = True
     _grown_by = "n_repeats"
 
+    @fill_doc
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None, validation_data=None, groups=None):
         """Train one member per fold and predict each held-out fold.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
-            Training rows: a 2-D table (also a DataFrame) or N-D arrays such as
-            images of shape (n_samples, height, width, channels). Directory
-            estimators take a folder with one sub-folder per class, or image paths.
-        y : array-like of shape (n_samples,), (n_samples, n_classes) or (n_samples, n_outputs)
-            Targets (None only for folder data, whose classes are its sub-folders).
-            Classifiers take class labels, or an indicator matrix of 0/1
-            columns: with exactly one 1 per row it is one-hot, its columns the
-            classes (``predict`` gives one-hot rows back); otherwise it is
-            multilabel, each column a label of its own, learned by one sigmoid
-            unit per label with ``binary_crossentropy`` (``predict`` gives an
-            indicator matrix). Regressors take one column per output.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-row weights passed to Keras's loss.
-        validation_data : tuple, default=None
-            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``, used by
-            every member as its validation data instead of ``validation_split``.
+        {fit_data}
         groups : array-like of shape (n_samples,), default=None
             Group labels for a group-aware ``cv`` splitter.
 

@@ -42,7 +42,7 @@ from ._fixes import (
     stacking_final_estimator,
     stacking_method,
 )
-from ._tasks import ONE_HOT, KerasClassifierMixin, target_kind
+from ._tasks import ONE_HOT, target_kind
 from .folders import list_images
 from .kfold import KFoldMixin
 
@@ -164,7 +164,7 @@ default="predict_proba"
     return oof_train, test_pred
 
 
-def _routed_params(estimator, cv, groups, params: dict | None) -> tuple[dict, dict]:
+def _cross_val_routing(estimator, cv, groups, params: dict | None) -> tuple[dict, dict]:
     """The metadata of ``cv.split`` and of each fold's ``fit``, routed as cross_val_predict does."""
     params = {} if params is None else dict(params)
     if not routing_enabled():
@@ -187,7 +187,7 @@ def _cross_fitted_predictions(estimator, X, y, X_test, *, cv, method, groups, n_
     """The ``cross_val_predict`` path, with every fold also predicting ``X_test``."""
     X, y = indexable(X, y)
     cv = check_cv(cv, y, classifier=is_classifier(estimator))
-    split_params, params = _routed_params(estimator, cv, groups, params)
+    split_params, params = _cross_val_routing(estimator, cv, groups, params)
     splits = list(cv.split(X, y, **split_params))
     test_indices = np.concatenate([test for _, test in splits])
     if not check_is_permutation(test_indices, num_samples(X)):
@@ -300,15 +300,19 @@ def _prefit_predictions(estimator, X, X_test, method):
 
 
 def _predicts_one_hot(estimator, y, prefit: bool) -> bool:
-    """Whether the fold models of a classifier predict one-hot rows (a one-hot ``y``)."""
+    """Whether a classifier's fold models predict one-hot rows: those of a one-hot ``y``.
+
+    Judged by ``y``, not by the estimator's class, so that a Keras classifier
+    in a ``Pipeline`` or a grid search votes alike.
+    """
     if prefit:
-        return getattr(estimator, "_target_kind", None) == ONE_HOT
-    return (
-        isinstance(estimator, KerasClassifierMixin)
-        and np.ndim(y) == 2
-        and type_of_target(y) == "multilabel-indicator"
-        and target_kind(y) == ONE_HOT
-    )
+        return estimator._kind() == ONE_HOT
+    if np.ndim(y) != 2 or type_of_target(y) != "multilabel-indicator":
+        return False
+    try:
+        return target_kind(y) == ONE_HOT
+    except ValueError:  # an indicator of other values than 0 and 1: voted column by column
+        return False
 
 
 def _mean(fold_preds):
@@ -384,8 +388,10 @@ class _OOFStacking:
         """
         router = super().get_metadata_routing()
         if not (isinstance(self.cv, str) and self.cv == "prefit"):
+            # Named "cv": a base model cannot have that name (scikit-learn refuses
+            # estimator names that are the stacker's parameters), so no route is overwritten.
             router.add(
-                splitter=check_cv(self.cv, classifier=is_classifier(self)),
+                cv=check_cv(self.cv, classifier=is_classifier(self)),
                 method_mapping=MethodMapping().add(caller="fit", callee="split"),
             )
         return router
@@ -401,7 +407,7 @@ class _OOFStacking:
             if sample_weight is not None:
                 fit_params = {**fit_params, "sample_weight": sample_weight}
             routed = process_routing(self, "fit", **fit_params)
-            return routed.splitter.split, {name: routed[name].fit for name in names}
+            return routed.cv.split, {name: routed[name].fit for name in names}
         raise_for_params(fit_params, self, "fit")
         weights = {} if sample_weight is None else {"sample_weight": sample_weight}
         return {}, {name: weights for name in names}

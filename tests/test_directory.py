@@ -374,3 +374,11 @@ def test_a_symlinked_class_folder_is_named_as_a_link_not_followed(tmp_path):
     os.symlink(tmp_path / "elsewhere" / "digit_5", root / "linked_fives")
     with pytest.raises(ValueError, match="linked_fives' is a symbolic link.*not followed"):
         DirectoryBaggedClassifier(dense_classifier, n_estimators=1, **FAST).fit(root)
+
+
+@pytest.mark.parametrize("estimator_class", [DirectoryBaggedClassifier, DirectoryKFoldClassifier])
+def test_parameter_constraints_name_exactly_the_parameters(estimator_class):
+    # scikit-learn's check_param_validation's first test. The array estimators'
+    # random subspaces (max_features, bootstrap_features) are not the folders'.
+    params = estimator_class(dense_classifier).get_params(deep=False)
+    assert set(estimator_class._parameter_constraints) == set(params)

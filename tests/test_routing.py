@@ -14,7 +14,7 @@ import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import UnsetMetadataPassedError
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, GroupKFold, cross_validate
+from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_predict, cross_validate
 from sklearn.pipeline import Pipeline
 
 from sk_kerasbag import (
@@ -121,8 +121,9 @@ def test_oof_stacker_routes_groups_to_its_folds_and_metadata_to_requesting_bases
     # groups=False: a K-fold base of a stacker trains on the stacker's folds.
     kfold.set_fit_request(sample_weight=True, validation_data=True, groups=False)
     linear = LogisticRegression(max_iter=500).set_fit_request(sample_weight=False)
+    # A base may be named "splitter": the stacker's own cv route does not take its place.
     stacker = OOFStackingClassifier(
-        [("kfold", kfold), ("linear", linear)], cv=GroupKFold(n_splits=2)
+        [("kfold", kfold), ("splitter", linear)], cv=GroupKFold(n_splits=2)
     ).fit(X, y, sample_weight=weights, groups=groups, validation_data=validation)
     fitted = stacker.named_estimators_["kfold"]
     assert _respects_groups(fitted.folds_, groups)  # the stacker's folds, group-aware
@@ -131,7 +132,15 @@ def test_oof_stacker_routes_groups_to_its_folds_and_metadata_to_requesting_bases
     )
     assert_array_equal(fitted.oof_proba_, direct.oof_proba_)
     unweighted = LogisticRegression(max_iter=500).fit(X, y)  # it declined the weights
-    assert_allclose(stacker.named_estimators_["linear"].coef_, unweighted.coef_)
+    assert_allclose(stacker.named_estimators_["splitter"].coef_, unweighted.coef_)
+    # The final estimator is fitted with the weights on both bases' out-of-fold output.
+    linear_oof = cross_val_predict(
+        LogisticRegression(max_iter=500), X, y, cv=fitted.folds_, method="predict_proba"
+    )
+    meta = LogisticRegression().fit(
+        np.hstack([fitted.oof_proba_, linear_oof]), y, sample_weight=weights
+    )
+    assert_allclose(stacker.final_estimator_.coef_, meta.coef_, rtol=1e-5)
 
 
 def test_without_routing_the_stacker_takes_sample_weight_alone(data):

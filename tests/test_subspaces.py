@@ -116,8 +116,9 @@ def test_bad_max_features_are_clear_errors_before_training(rows):
     with pytest.raises(ValueError, match="max_features=7 asks for 7 columns, but X has 6"):
         BaggedKerasClassifier(dense_classifier, max_features=7, **TINY).fit(X, y)
     images = np.random.RandomState(0).rand(len(X), 8, 8, 1).astype(np.float32)
-    with pytest.raises(ValueError, match="draw columns of 2-D X"):
-        BaggedKerasClassifier(small_cnn, max_features=0.5, **TINY).fit(images, y)
+    for max_features in (0.5, 20):  # 20 columns: more than an image has rows, still this error
+        with pytest.raises(ValueError, match="draw columns of 2-D X"):
+            BaggedKerasClassifier(small_cnn, max_features=max_features, **TINY).fit(images, y)
 
 
 def test_members_with_own_columns_train_one_by_one_not_packed(rows, caplog):
@@ -150,3 +151,28 @@ def test_a_resumed_run_gives_its_members_the_columns_they_trained_on(rows, subsp
         assert_array_equal(a, c)
     assert_array_equal(resumed.predict_proba(X), saved.predict_proba(X))
     assert resumed.oob_score_ == saved.oob_score_
+
+
+def test_a_warm_fit_refuses_other_columns_and_reads_an_ensemble_fitted_before_them(rows):
+    X, y = rows
+    bag = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, max_features=3, warm_start=True, **TINY
+    ).fit(X, y)
+    with pytest.raises(ValueError, match="other columns"):
+        bag.set_params(n_estimators=3, max_features=1.0).fit(X, y)
+    assert len(bag.estimators_) == 2  # refused before training
+    # Fitted (saved, pickled) before max_features existed: its members took every column.
+    old = BaggedKerasClassifier(dense_classifier, n_estimators=2, warm_start=True, **TINY)
+    del old.fit(X, y).estimators_features_
+    old.set_params(n_estimators=3).fit(X, y)
+    cold = BaggedKerasClassifier(dense_classifier, n_estimators=3, **TINY).fit(X, y)
+    assert_array_equal(old.predict_proba(X), cold.predict_proba(X))
+    assert [len(columns) for columns in old.estimators_features_] == [6, 6, 6]
+
+
+def test_a_refit_on_images_forgets_the_columns_of_a_table(rows):
+    X, y = rows
+    bag = BaggedKerasClassifier(dense_classifier, n_estimators=2, max_features=3, **TINY)
+    bag.fit(X, y).set_params(max_features=1.0).fit(X.reshape(len(X), 3, 2), y)
+    assert not hasattr(bag, "estimators_features_")
+    assert bag.predict_proba(X.reshape(len(X), 3, 2)).shape == (len(X), 3)

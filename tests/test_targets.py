@@ -8,7 +8,12 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import KFold
-from sklearn.utils.estimator_checks import check_regressor_multioutput
+from sklearn.utils.estimator_checks import (
+    check_classifiers_multilabel_output_format_predict,
+    check_classifiers_multilabel_output_format_predict_proba,
+    check_classifiers_multilabel_representation_invariance,
+    check_regressor_multioutput,
+)
 
 from sk_kerasbag import (
     BaggedKerasClassifier,
@@ -298,3 +303,26 @@ def test_scikit_learn_multi_output_regression_check():
         KFoldKerasRegressor(dense_regressor, n_splits=2, **TINY),
     ):
         check_regressor_multioutput(type(reg).__name__, reg)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_classifiers_multilabel_representation_invariance,
+        check_classifiers_multilabel_output_format_predict,
+        check_classifiers_multilabel_output_format_predict_proba,
+    ],
+)
+def test_scikit_learns_multilabel_checks_pass_with_sigmoid_heads(check):
+    # The classifiers declare multilabel support (tags); tests/test_sklearn_checks.py's
+    # softmax builders cannot take it, so these run here, with the head it needs.
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, **SIGMOID, **TINY)
+    assert clf.__sklearn_tags__().classifier_tags.multi_label
+    check(type(clf).__name__, clf)
+
+
+def test_balanced_class_weight_names_a_one_hot_column_without_rows(rows):
+    X, labels, one_hot, _ = rows
+    padded = np.hstack([one_hot, np.zeros((len(X), 1), dtype=one_hot.dtype)])
+    with pytest.raises(ValueError, match=r"column\(s\) \[3\] of the one-hot y have no row"):
+        BaggedKerasClassifier(dense_classifier, class_weight="balanced", **TINY).fit(X, padded)
