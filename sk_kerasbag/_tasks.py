@@ -217,8 +217,9 @@ class KerasClassifierMixin(ClassifierMixin):
                     "class_weight weights classes, but a multilabel y has labels that rows "
                     "share; pass per-row weights as sample_weight instead."
                 )
-            absent = np.setdiff1d(self.classes_, y_codes)
-            if isinstance(self.class_weight, str) and absent.size:  # only a one-hot y has any
+            # Classes without a row: only a one-hot y (an all-zero column) can have them.
+            absent = np.setdiff1d(np.arange(len(self.classes_)), y_codes)
+            if isinstance(self.class_weight, str) and absent.size:
                 raise ValueError(
                     f"class_weight={self.class_weight!r} weights classes by their frequency, "
                     f"but column(s) {absent.tolist()} of the one-hot y have no row; drop "
