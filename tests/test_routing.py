@@ -134,9 +134,10 @@ def test_oof_stacker_routes_groups_to_its_folds_and_metadata_to_requesting_bases
     unweighted = LogisticRegression(max_iter=500).fit(X, y)  # it declined the weights
     assert_allclose(stacker.named_estimators_["splitter"].coef_, unweighted.coef_)
     # The final estimator is fitted with the weights on both bases' out-of-fold output.
-    linear_oof = cross_val_predict(
-        LogisticRegression(max_iter=500), X, y, cv=fitted.folds_, method="predict_proba"
-    )
+    linear_oof = cross_val_predict(  # params={}: scikit-learn 1.6 routes params=None as **None
+        LogisticRegression(max_iter=500), X, y, cv=fitted.folds_, method="predict_proba",
+        params={},
+    )  # fmt: skip
     meta = LogisticRegression().fit(
         np.hstack([fitted.oof_proba_, linear_oof]), y, sample_weight=weights
     )
