@@ -5,6 +5,8 @@ import tempfile
 
 import pytest
 
+from . import shared
+
 # Quiet TensorFlow's C++ start-up logging in test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # The suite runs in two pytest-xdist workers on two cores: one thread per
@@ -22,32 +24,74 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
-# The longest tests (each many seconds under either backend), longest first. They
-# run first: pytest-xdist (--dist loadgroup, pyproject.toml) hands tests out one
-# or two at a time in collection order, so when the short ones come last, both
-# workers finish within a few seconds of each other instead of one finishing a
-# long test alone. A name here that no longer exists only stops being moved.
-RUN_FIRST = [
-    "test_stacking.py::test_stacking_example_is_within_one_point_of_its_best_base_model",
-    "test_memory.py::test_many_members_add_nothing_to_keras_own_footprint",
-    "test_artifacts.py::test_packed_fit_with_save_dir_checkpoints_and_resumes_after_sigkill",
-    "test_artifacts.py::test_resume_after_sigkill_reuses_finished_members_and_the_interrupted_epoch",
-    "test_scaling.py::test_members_train_on_a_dask_cluster",
-    "test_persistence.py::test_two_processes_saving_to_one_path_leave_exactly_one_ensemble",
-    "test_scaling.py::test_workers_of_a_killed_fit_stop_soon_after_it",
-    "test_docs.py::test_python_blocks_run",
-    "test_cli.py::test_demo_prints_only_its_results_and_writes_artifacts_ensemble_and_plot",
+# How the tests reach the two pytest-xdist workers (--dist loadgroup and
+# --no-loadscope-reorder, pyproject.toml). A module's tests go to one worker
+# together, so that each fit a module shares (tests/shared.py) is made once per
+# run; tests marked with another xdist_group (tests/marks.py) go with that group.
+# Only the modules below, whose tests share no fit, go out test by test.
+SPREAD = {"test_docs.py", "test_sklearn_checks.py"}
+# The units go out in this order, one at a time as a worker frees up: the
+# longest modules first (as `pytest --durations=0` measured them, summed per
+# module), the single tests of SPREAD last, so that both workers finish within
+# a few seconds of each other rather than one running a long module alone. A
+# module missing here goes after those listed, in collection order.
+LONGEST_FIRST = [
+    "worker-processes",
+    "test_training.py",
+    "test_estimators.py",
+    "test_scaling.py",
+    "test_artifacts.py",
+    "test_stacking.py",
+    "test_targets.py",
+    "test_persistence.py",
+    "test_sklearn_integration.py",
+    "test_directory.py",
+    "test_output.py",
+    "test_subspaces.py",
+    "test_warm_start.py",
+    "test_augmentation.py",
+    "test_cli.py",
+    "test_routing.py",
+    "test_memory.py",
+    "test_folds.py",
+    "test_plotting.py",
+    "test_experiment.py",
+    "test_docs.py",
 ]
 
 
+def _group(item) -> str | None:
+    marker = item.get_closest_marker("xdist_group")
+    if marker is not None:
+        return marker.args[0] if marker.args else marker.kwargs.get("name")
+    return None if item.path.name in SPREAD else item.path.name
+
+
 def _rank(item) -> int:
-    name = f"{item.path.name}::{item.name}"
-    for rank, prefix in enumerate(RUN_FIRST):
-        if name.startswith(prefix):
-            return rank
-    return len(RUN_FIRST)
+    unit = _group(item) or item.path.name
+    return LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    items.sort(key=_rank)  # stable: every other test keeps its place
+    for item in items:
+        group = _group(item)
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=_rank)  # stable: within a unit, tests keep their order
+
+
+@pytest.fixture(autouse=True)
+def _shared_fits_stay_as_they_were(request):
+    """Fail the test that changed a shared fixture's value (tests/shared.py)."""
+    names = [name for name in request.fixturenames if name in shared.NAMES]
+    values = {name: request.getfixturevalue(name) for name in names}
+    before = {name: shared.fingerprint(value) for name, value in values.items()}
+    yield
+    changed = [name for name in names if shared.fingerprint(values[name]) != before[name]]
+    if changed:
+        pytest.fail(
+            f"{request.node.nodeid} changed the shared fixture(s) {', '.join(changed)}, which "
+            "other tests read: work on a copy (copy.deepcopy, clone, shutil.copytree).",
+            pytrace=False,
+        )
