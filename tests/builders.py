@@ -158,6 +158,23 @@ def pid_logging_classifier(input_shape, n_classes, log):
     return dense_classifier(input_shape, n_classes)
 
 
+class MarksTraining(keras.callbacks.Callback):
+    """Creates the file ``<folder>/<process id>`` as its member's first training batch begins."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = str(folder)
+        self.marked = False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self.marked:
+            import os
+            from pathlib import Path
+
+            (Path(self.folder) / str(os.getpid())).touch()
+            self.marked = True
+
+
 def sgd_classifier(input_shape, n_classes, learning_rate=0.05):
     """``dense_classifier`` trained by plain SGD (a huge learning rate makes it diverge)."""
     model = dense_classifier(input_shape, n_classes)

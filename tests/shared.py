@@ -43,11 +43,11 @@ def fingerprint(value) -> str:
     the names and contents of their files; containers item by item.
     """
     digest = hashlib.sha256()
-    _feed(digest, value, set())
+    _feed(digest, value, {})
     return digest.hexdigest()
 
 
-def _feed(digest, value, seen: set) -> None:
+def _feed(digest, value, seen: dict) -> None:
     import keras
     from sklearn.base import BaseEstimator
 
@@ -62,7 +62,9 @@ def _feed(digest, value, seen: set) -> None:
     if id(value) in seen:
         digest.update(b"seen")
         return
-    seen.add(id(value))
+    # Kept alive while the digest is made: a temporary (get_params()'s dict) freed
+    # here could give its id to the next object, which would then pass for seen.
+    seen[id(value)] = value
     if isinstance(value, keras.Model):
         digest.update(b"model")
         for weight in value.get_weights():

@@ -1,7 +1,10 @@
 """Run artifacts under save_dir, fit statistics, atomic writes and resuming after SIGKILL."""
 
+import contextlib
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,7 +19,8 @@ from sk_kerasbag._files import TEMPORARY_PREFIX, atomic_path, exclusive, read_cs
 
 from . import builders
 from .builders import KillSwitch, dense_classifier, dense_regressor, small_cnn, three_class_rows
-from .marks import worker_processes
+from .marks import backend_independent, worker_processes
+from .shared import shared_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,13 +34,33 @@ def _fingerprints(folder: Path, pattern: str) -> dict[str, tuple[str, int]]:
     return {p.name: (sha256(p), p.stat().st_mtime_ns) for p in sorted(folder.glob(pattern))}
 
 
-def test_artifacts_are_written_and_readable(data, tmp_path):
+# The finished run most tests read (or resume, tamper with or lock a copy of): fitted
+# once, verbosely, instead of again in each test. verbose is no part of a run's
+# identity (a resumed fit may differ in it).
+FINISHED = dict(n_estimators=3, epochs=4, validation_split=0.25, random_state=0)
+
+
+@shared_fixture
+def finished_run(data, tmp_path_factory):
+    """The fitted classifier, its run folder, and what its fit printed (stdout, stderr)."""
     X, y = data
-    run = tmp_path / "run"
-    clf = BaggedKerasClassifier(
-        dense_classifier, n_estimators=3, epochs=4, validation_split=0.25, random_state=0,
-        save_dir=run,
-    ).fit(X, y)  # fmt: skip
+    run = tmp_path_factory.mktemp("finished") / "run"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        clf = BaggedKerasClassifier(
+            dense_classifier, **FINISHED, verbose=1, save_dir=run
+        ).fit(X, y)  # fmt: skip
+    return clf, run, (stdout.getvalue(), stderr.getvalue())
+
+
+def _copy_of_run(finished_run, tmp_path) -> Path:
+    """A copy of the finished run folder (modification times kept), to resume or change."""
+    return Path(shutil.copytree(finished_run[1], tmp_path / "run"))
+
+
+def test_artifacts_are_written_and_readable(data, finished_run):
+    X, y = data
+    clf, run, _ = finished_run
 
     names = {p.name for p in run.iterdir()}
     assert {"run.json", "params.json", "plans.npz", "statistics.csv", "statistics.json"} <= names
@@ -96,17 +120,13 @@ def test_fit_statistics_and_summary(data, capsys):
     assert capsys.readouterr().out == table + "\n"
 
 
-def test_verbose_shows_progress_over_members_and_the_table(data, capsys):
-    X, y = data
-    BaggedKerasClassifier(
-        dense_classifier, n_estimators=2, epochs=2, validation_split=0.2, random_state=0,
-        verbose=1,
-    ).fit(X, y)  # fmt: skip
-    captured = capsys.readouterr()
-    assert "2/2" in captured.err and "val_loss=" in captured.err  # tqdm bar, on stderr
-    assert "mean" in captured.out and "best_epoch" in captured.out
+def test_verbose_shows_progress_over_members_and_the_table(finished_run):
+    out, err = finished_run[2]  # the shared run was fitted with verbose=1
+    assert "3/3" in err and "val_loss=" in err  # tqdm bar, on stderr
+    assert "mean" in out and "best_epoch" in out
 
 
+@backend_independent
 def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
     path = tmp_path / "statistics.csv"
     path.write_text("finished\n")
@@ -211,7 +231,7 @@ def test_resume_after_sigkill_reuses_finished_members_and_the_interrupted_epoch(
 def test_resume_with_unseeded_splits_reuses_the_recorded_rows(data, tmp_path):
     X, y = data
     y = y.astype(float)
-    params = dict(n_splits=3, epochs=1, save_dir=tmp_path / "run")
+    params = dict(n_splits=2, epochs=1, save_dir=tmp_path / "run")
     first = KFoldKerasRegressor(dense_regressor, **params).fit(X, y)
     again = KFoldKerasRegressor(dense_regressor, resume=True, **params).fit(X, y)
     for (train_a, test_a), (train_b, test_b) in zip(first.folds_, again.folds_):
@@ -221,10 +241,9 @@ def test_resume_with_unseeded_splits_reuses_the_recorded_rows(data, tmp_path):
     np.testing.assert_array_equal(first.oof_prediction_, again.oof_prediction_)
 
 
-def test_resume_refuses_changed_parameters_or_data(data, tmp_path):
+def test_resume_refuses_changed_parameters_or_data(data, finished_run, tmp_path):
     X, y = data
-    params = dict(n_estimators=2, epochs=1, random_state=0, save_dir=tmp_path / "run")
-    BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
+    params = dict(FINISHED, save_dir=_copy_of_run(finished_run, tmp_path))
     before = _fingerprints(tmp_path / "run", "*")
 
     with pytest.raises(ValueError, match=r"parameters differ: epochs, model__hidden, patience"):
@@ -250,24 +269,22 @@ def test_save_dir_never_writes_into_a_folder_holding_other_files(data, tmp_path)
         BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, resume=True).fit(X, y)
 
 
-def test_tampered_member_file_is_refused_on_resume(data, tmp_path):
+def test_tampered_member_file_is_refused_on_resume(data, finished_run, tmp_path):
     X, y = data
-    params = dict(n_estimators=2, epochs=1, random_state=0, save_dir=tmp_path)
-    BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
-    with open(tmp_path / "member_02.keras", "r+b") as handle:
+    params = dict(FINISHED, save_dir=_copy_of_run(finished_run, tmp_path))
+    with open(tmp_path / "run" / "member_02.keras", "r+b") as handle:
         handle.seek(100)
         handle.write(b"\x00\x01")
     with pytest.raises(ValueError, match=r"member_02.keras does not match"):
         BaggedKerasClassifier(dense_classifier, **params, resume=True).fit(X, y)
 
 
-def test_a_run_in_use_by_another_process_is_refused(data, tmp_path):
+def test_a_run_in_use_by_another_process_is_refused(data, finished_run, tmp_path):
     X, y = data
-    params = dict(n_estimators=2, epochs=1, random_state=0, save_dir=tmp_path)
-    BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
+    params = dict(FINISHED, save_dir=_copy_of_run(finished_run, tmp_path))
     # Held as another fit (or a worker of a killed fit) would hold them.
     for lock in (".lock", ".member_02.lock"):
-        with exclusive(tmp_path / lock, "test"):
+        with exclusive(tmp_path / "run" / lock, "test"):
             with pytest.raises(RuntimeError, match="in use by another process"):
                 BaggedKerasClassifier(dense_classifier, **params, resume=True).fit(X, y)
     BaggedKerasClassifier(dense_classifier, **params, resume=True).fit(X, y)
@@ -285,12 +302,11 @@ def test_a_fit_failing_validation_leaves_no_run_behind(data, tmp_path):
     assert (tmp_path / "run" / "member_01.json").is_file()
 
 
-def test_artifacts_get_the_usual_file_permissions(data, tmp_path):
-    X, y = data
+def test_artifacts_get_the_usual_file_permissions(finished_run):
     mask = os.umask(0o022)
     os.umask(mask)
-    BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1, save_dir=tmp_path).fit(X, y)
-    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.is_file()}
+    run = finished_run[1]  # written in this process, under this umask
+    modes = {p.name: p.stat().st_mode & 0o777 for p in run.iterdir() if p.is_file()}
     assert modes["member_01.keras"] == modes["statistics.csv"] == 0o666 & ~mask
 
 
@@ -397,13 +413,10 @@ def test_packed_fit_with_save_dir_checkpoints_and_resumes_after_sigkill(data, tm
     assert _fingerprints(run, "member_*") == files
 
 
-def test_resumed_plans_keep_each_members_index(data, tmp_path):
+def test_resumed_plans_keep_each_members_index(finished_run):
     from sk_kerasbag._artifacts import RunFolder
 
-    X, y = data
-    BaggedKerasClassifier(
-        dense_classifier, n_estimators=3, epochs=1, random_state=0, save_dir=tmp_path
-    ).fit(X, y)
-    # Callback factories are called with these indices, on resume too.
-    _, plans = RunFolder(tmp_path).adopt_plans([], [])
+    # Callback factories are called with these indices, on resume too (the recorded
+    # plans are only read: the shared run is left as it was).
+    _, plans = RunFolder(finished_run[1]).adopt_plans([], [])
     assert [plan.index for plan in plans] == [0, 1, 2]

@@ -1,5 +1,7 @@
 """Augmentation during training and test-time augmentation (TTA)."""
 
+import copy
+
 import keras
 import numpy as np
 import pytest
@@ -21,6 +23,8 @@ from sk_kerasbag._augmentation import ImageAugmentation, Preprocessing, make_aug
 from sk_kerasbag.models import basic_cnn
 
 from .builders import dense_classifier, small_cnn
+from .marks import backend_independent
+from .shared import shared_fixture
 
 FAST = dict(epochs=2, batch_size=32, random_state=0)
 MILD = {
@@ -41,6 +45,35 @@ def digits():
 def images():
     X, y = load_digits_images()
     return X[:160], y[:160]
+
+
+@shared_fixture
+def plain_and_rescaled(images):
+    """One member on the images' pixels, and one on pixels 16 times larger rescaled by 1/16."""
+    X, y = images
+    plain = BaggedKerasClassifier(small_cnn, n_estimators=1, **FAST).fit(X, y)
+    rescaled = BaggedKerasClassifier(
+        small_cnn, n_estimators=1, augmentation={"rescale": 1 / 16}, **FAST
+    ).fit(X * 16, y)
+    return plain, rescaled
+
+
+@shared_fixture
+def mild_kfold(images):
+    """K-fold members trained on mildly augmented images, predicting with two TTA passes."""
+    X, y = images
+    return KFoldKerasClassifier(
+        small_cnn, n_splits=2, epochs=2, augmentation=MILD, tta=2, random_state=0
+    ).fit(X, y)
+
+
+@shared_fixture
+def centred_kfold(images):
+    """K-fold members on images centred by their own rows' mean: no random transform."""
+    X, y = images
+    return KFoldKerasClassifier(
+        small_cnn, n_splits=2, augmentation={"featurewise_center": True}, **FAST
+    ).fit(X, y)
 
 
 class HorizontalFlipper:
@@ -65,8 +98,10 @@ class _FlippedBatches(keras.utils.PyDataset):
 
 
 # -- the vectorised transforms ------------------------------------------------
+# NumPy, identical under every backend: they run under TensorFlow only.
 
 
+@backend_independent
 @pytest.mark.parametrize(
     "fill_mode, scipy_mode",
     [
@@ -91,6 +126,7 @@ def test_rotation_matches_scipy(fill_mode, scipy_mode):
     assert_allclose(rotated[0, :, :, 0], expected, atol=1e-5)
 
 
+@backend_independent
 def test_flips_and_identity_are_exact():
     X = np.random.default_rng(0).random((6, 5, 4, 3)).astype(np.float32)
     draws = np.full((6, 10), 0.5)  # the middle of every range: no change
@@ -102,6 +138,7 @@ def test_flips_and_identity_are_exact():
     assert_array_equal(flipped[1::2], X[1::2])
 
 
+@backend_independent
 @pytest.mark.parametrize(
     "settings, column, draw, keras_transform",
     [
@@ -121,6 +158,7 @@ def test_transforms_match_image_data_generator(settings, column, draw, keras_tra
     assert_allclose(ours, theirs, atol=1e-6)
 
 
+@backend_independent
 def test_tta_passes_are_reproducible_and_seeded_by_image_content():
     X = np.random.default_rng(0).random((20, 8, 8, 1)).astype(np.float32)
     augmentation = ImageAugmentation(MILD)
@@ -132,6 +170,7 @@ def test_tta_passes_are_reproducible_and_seeded_by_image_content():
     assert_array_equal(first[::-1], augmentation.augment(X[::-1], Preprocessing(), seed=7))
 
 
+@backend_independent
 def test_training_batches_differ_per_member_and_epoch():
     X = np.random.default_rng(0).random((40, 8, 8, 1)).astype(np.float32)
     y, weights = np.arange(40), np.linspace(0.1, 1, 40).astype(np.float32)
@@ -151,13 +190,10 @@ def test_training_batches_differ_per_member_and_epoch():
     assert not np.array_equal(x0, member[0][0])
 
 
-def test_deterministic_settings_are_applied_identically(digits):
+def test_deterministic_settings_are_applied_identically(digits, plain_and_rescaled):
     """rescale on raw pixels trains and predicts exactly as pre-scaled input."""
-    X_train, X_test, y_train, _ = digits
-    plain = BaggedKerasClassifier(small_cnn, n_estimators=1, **FAST).fit(X_train, y_train)
-    rescaled = BaggedKerasClassifier(
-        small_cnn, n_estimators=1, augmentation={"rescale": 1 / 16}, **FAST
-    ).fit(X_train * 16, y_train)
+    _, X_test, _, _ = digits
+    plain, rescaled = plain_and_rescaled
     assert_array_equal(plain.predict_proba(X_test), rescaled.predict_proba(X_test * 16))
 
 
@@ -182,11 +218,9 @@ def test_featurewise_statistics_come_from_each_members_rows(images):
     assert not np.allclose(bag.preprocessing_[0].mean, bag.preprocessing_[1].mean)
 
 
-def test_heldout_rows_get_the_members_preprocessing(images):
-    X, y = images
-    kfold = KFoldKerasClassifier(
-        small_cnn, n_splits=2, augmentation={"featurewise_center": True}, **FAST
-    ).fit(X, y)
+def test_heldout_rows_get_the_members_preprocessing(images, centred_kfold):
+    X, _ = images
+    kfold = centred_kfold
     for member, (_, heldout), fitted in zip(kfold.estimators_, kfold.folds_, kfold.preprocessing_):
         expected = member(X[heldout] - fitted.mean, training=False)
         assert_allclose(kfold.oof_proba_[heldout], keras.ops.convert_to_numpy(expected), rtol=1e-5)
@@ -203,9 +237,9 @@ def test_augmented_training_learns_and_tta_keeps_rows_aligned(digits):
     assert clf.score(X_test, y_test) > 0.85
 
 
-def test_tta_is_read_at_predict_time(images):
-    X, y = images
-    clf = BaggedKerasClassifier(small_cnn, n_estimators=2, augmentation=MILD, **FAST).fit(X, y)
+def test_tta_is_read_at_predict_time(images, mild_kfold):
+    X, _ = images
+    clf = copy.deepcopy(mild_kfold).set_params(tta=0)
     plain = clf.predict_proba(X)
     clf.set_params(tta=3)
     with_tta = clf.predict_proba(X)
@@ -221,11 +255,12 @@ def test_tta_is_read_at_predict_time(images):
     assert_array_equal(clf.predict_proba(X), plain)
 
 
-def test_tta_with_a_transform_that_changes_nothing_is_the_plain_prediction(images):
-    X, y = images
-    clf = KFoldKerasClassifier(small_cnn, n_splits=2, augmentation={"rescale": 1.0}, **FAST).fit(
-        X, y
-    )
+def test_tta_with_only_transforms_that_move_nothing_is_the_plain_prediction(
+    images, centred_kfold
+):
+    # Centring is fitted, not drawn: every TTA pass would be the clean one.
+    X, _ = images
+    clf = copy.deepcopy(centred_kfold)
     plain = clf.predict_proba(X)
     clf.set_params(tta=4)
     assert_allclose(clf.predict_proba(X), plain, rtol=1e-6)
@@ -272,7 +307,7 @@ def _flat_regressor(input_shape, n_outputs):
     return model
 
 
-def test_same_seed_same_augmented_predictions(images):
+def test_same_seed_same_augmented_predictions(images, mild_kfold):
     X, y = images
 
     def fit(seed):
@@ -280,9 +315,9 @@ def test_same_seed_same_augmented_predictions(images):
             small_cnn, n_splits=2, epochs=2, augmentation=MILD, tta=2, random_state=seed
         ).fit(X, y)
 
-    first = fit(0)
-    assert_array_equal(first.predict_proba(X), fit(0).predict_proba(X))
-    assert_array_equal(first.oof_proba_, fit(0).oof_proba_)
+    first, again = mild_kfold, fit(0)
+    assert_array_equal(first.predict_proba(X), again.predict_proba(X))
+    assert_array_equal(first.oof_proba_, again.oof_proba_)
     assert not np.allclose(first.predict_proba(X), fit(1).predict_proba(X))
 
 
@@ -321,12 +356,14 @@ def test_legacy_image_data_generator_object(images):
         ({"horizontal_flip": "yes"}, "'horizontal_flip' must be True or False"),
     ],
 )
+@backend_independent  # refused before any model is built
 def test_bad_augmentation_settings_are_named(images, augmentation, message):
     X, y = images
     with pytest.raises(ValueError, match=message):
         BaggedKerasClassifier(small_cnn, augmentation=augmentation, **FAST).fit(X, y)
 
 
+@backend_independent  # refused before any model is built
 def test_image_transforms_need_images():
     X, y = np.random.default_rng(0).random((40, 6)), np.arange(40) % 2
     with pytest.raises(ValueError, match=r"must have shape \(n_samples, height, width, channels\)"):
@@ -335,13 +372,13 @@ def test_image_transforms_need_images():
         )
 
 
-def test_tta_without_augmentation_or_with_bad_values_is_refused(images):
+def test_tta_without_augmentation_or_with_bad_values_is_refused(images, plain_and_rescaled):
     X, y = images
     unfitted = KFoldKerasClassifier(small_cnn, tta=2, **FAST)
     with pytest.raises(ValueError, match="tta=2 needs an augmentation"):
         unfitted.fit(X, y)
     assert not hasattr(unfitted, "estimators_")  # refused before any member trained
-    clf = BaggedKerasClassifier(small_cnn, n_estimators=1, **FAST).fit(X, y)
+    clf = copy.deepcopy(plain_and_rescaled[0])  # fitted without augmentation
     with pytest.raises(ValueError, match="tta=2 needs an augmentation"):
         clf.set_params(tta=2).predict(X)
     with pytest.raises(InvalidParameterError, match="tta"):
@@ -350,9 +387,9 @@ def test_tta_without_augmentation_or_with_bad_values_is_refused(images):
         clf.set_params(tta=0, augmentation="flip").predict(X)
 
 
-def test_tta_with_a_generator_needs_members_fitted_with_one(images):
-    X, y = images
-    clf = BaggedKerasClassifier(small_cnn, n_estimators=1, augmentation=MILD, **FAST).fit(X, y)
+def test_tta_with_a_generator_needs_members_fitted_with_one(images, mild_kfold):
+    X, _ = images
+    clf = copy.deepcopy(mild_kfold)  # fitted with a dict of settings
     clf.set_params(augmentation=ImageDataGenerator(rotation_range=10), tta=1)
     with pytest.raises(ValueError, match="needs members fitted with a generator object"):
         clf.predict(X)
@@ -378,7 +415,7 @@ def test_preprocessing_function_never_changes_the_callers_arrays(images):
     original = X.copy()
     X_val = X[:20].copy()
     clf = BaggedKerasClassifier(
-        small_cnn, n_estimators=2, augmentation={"preprocessing_function": shift_in_place}, **FAST
+        small_cnn, n_estimators=1, augmentation={"preprocessing_function": shift_in_place}, **FAST
     ).fit(X, y, validation_data=(X_val, y[:20]))
     clf.predict_proba(X)
     assert_array_equal(X, original)

@@ -26,13 +26,39 @@ REPO = Path(__file__).resolve().parents[1]
 PROGRESS = re.compile(r"^members: +\d+%")
 
 
-def _sk_kerasbag(*args, cwd=None):
-    """Run ``sk-kerasbag args`` in a new process, as a user would."""
+# Where the help part of _HELP_THEN_SK_KERASBAG's output ends, on stdout and on stderr.
+END_OF_HELP = "-- end of the help --"
+# One new process (a start costs seconds) for both: the help and version, which must
+# answer without importing a backend, then ``sk-kerasbag args`` as a user runs it.
+_HELP_THEN_SK_KERASBAG = (
+    "import sys\n"
+    "from sk_kerasbag.cli import main\n"
+    "for args in (['--help'], ['demo', '--help'], ['run', '--help'], ['--version']):\n"
+    "    try:\n"
+    "        main(args)\n"
+    "    except SystemExit as done:\n"
+    "        assert done.code == 0, (args, done.code)\n"
+    "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n"
+    f"print({END_OF_HELP!r}, flush=True)\n"
+    f"print({END_OF_HELP!r}, file=sys.stderr, flush=True)\n"
+    "sys.exit(main())\n"
+)
+
+
+def _help_then_sk_kerasbag(*args, cwd=None):
+    """Ask for the help and version, then run ``sk-kerasbag args``, in one new process.
+
+    Returns the finished process and the help's stdout and stderr; the process's
+    ``stdout`` and ``stderr`` are what ``sk-kerasbag args`` printed.
+    """
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    code = "import sys; from sk_kerasbag.cli import main; sys.exit(main())"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=cwd
-    )
+    done = subprocess.run(
+        [sys.executable, "-c", _HELP_THEN_SK_KERASBAG, *args],
+        capture_output=True, text=True, env=env, cwd=cwd,
+    )  # fmt: skip
+    help_out, _, done.stdout = done.stdout.partition(END_OF_HELP + "\n")
+    help_err, _, done.stderr = done.stderr.partition(END_OF_HELP + "\n")
+    return done, help_out, help_err
 
 
 def _unexpected_stderr_lines(stderr):
@@ -40,9 +66,19 @@ def _unexpected_stderr_lines(stderr):
     return [line for line in lines if line and not PROGRESS.match(line)]
 
 
-def test_demo_prints_only_its_results_and_writes_artifacts_ensemble_and_plot(tmp_path):
+def test_help_and_version_without_a_backend_then_the_demo_prints_only_its_results(tmp_path):
     out = tmp_path / "demo"
-    done = _sk_kerasbag("demo", "--n-estimators", "2", "--epochs", "2", "--out", str(out))
+    done, help_out, help_err = _help_then_sk_kerasbag(
+        "demo", "--n-estimators", "2", "--epochs", "2", "--out", str(out)
+    )
+    # The help and version answer without importing a backend.
+    assert help_err == "", help_err
+    assert help_out.splitlines()[-1] == "[]"
+    assert "usage: sk-kerasbag [-h] [--version] COMMAND" in help_out
+    assert f"sk-kerasbag {__version__}" in help_out
+    assert "``" not in help_out  # plain text, not reStructuredText markup
+
+    # The demo end to end: it prints its results and writes artifacts, ensemble and plot.
     assert done.returncode == 0, done.stderr
     # No backend start-up lines, retracing warnings or tracebacks: only the progress bar.
     assert _unexpected_stderr_lines(done.stderr) == []
@@ -81,25 +117,7 @@ def test_demo_without_out_leaves_nothing_in_the_working_directory(tmp_path, monk
     assert package_logger.handlers == [] and package_logger.level == logging.NOTSET
 
 
-def test_help_and_version_answer_without_importing_a_backend():
-    code = (
-        "import sys\n"
-        "from sk_kerasbag.cli import main\n"
-        "for args in (['--help'], ['demo', '--help'], ['run', '--help'], ['--version']):\n"
-        "    try:\n"
-        "        main(args)\n"
-        "    except SystemExit as done:\n"
-        "        assert done.code == 0, (args, done.code)\n"
-        "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0 and done.stderr == ""
-    assert done.stdout.splitlines()[-1] == "[]"
-    assert "usage: sk-kerasbag [-h] [--version] COMMAND" in done.stdout
-    assert f"sk-kerasbag {__version__}" in done.stdout
-    assert "``" not in done.stdout  # plain text, not reStructuredText markup
-
-
+@backend_independent
 @pytest.mark.parametrize(
     "args, problem",
     [

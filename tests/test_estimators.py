@@ -10,6 +10,7 @@ from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GroupKFold
+from sklearn.utils.class_weight import compute_class_weight
 
 from sk_kerasbag import (
     BaggedKerasClassifier,
@@ -25,7 +26,8 @@ from .builders import (
     small_cnn,
     three_class_rows,
 )
-from .marks import worker_processes
+from .marks import backend_independent, worker_processes
+from .shared import shared_fixture
 
 FAST = dict(epochs=3, batch_size=32, random_state=0)
 CLASSIFIERS = [
@@ -48,6 +50,10 @@ REGRESSORS = [
         id="KFoldKerasRegressor",
     ),
 ]
+# For fits whose tests check what the fit records (arguments, rows, shapes), not what it learns.
+ONE_EPOCH = {**FAST, "epochs": 1}
+# The seed of the four shared fits below, which test_same_seed_same_predictions refits.
+SEEDED = {**FAST, "random_state": 3}
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +64,10 @@ def clf_data():
     return X.astype(np.float32), y
 
 
-# One fit shared by the tests of its folds (they go to one pytest-xdist worker).
-uses_kfold3 = pytest.mark.xdist_group("estimators-kfold3")
-
-
 @pytest.fixture(scope="module")
-def kfold3(clf_data):
-    X, y = clf_data
-    return KFoldKerasClassifier(dense_classifier, n_splits=3, **FAST).fit(X, y)
+def labels(clf_data):
+    """clf_data's target as strings, sorted otherwise than the codes that stand for them."""
+    return np.array(["zebra", "ant", "moth"])[clf_data[1]]
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +76,36 @@ def reg_data():
     return X.astype(np.float32), (y / y.std(axis=0)).astype(np.float32)
 
 
+# One seeded fit of each estimator, read by every test that needs such a fit rather
+# than one of its own: the classifiers on string labels, the regressors on one target.
+@shared_fixture
+def bagged(clf_data, labels):
+    return BaggedKerasClassifier(dense_classifier, n_estimators=2, **SEEDED).fit(
+        clf_data[0], labels
+    )
+
+
+@shared_fixture
+def kfold3(clf_data, labels):
+    return KFoldKerasClassifier(dense_classifier, n_splits=3, **SEEDED).fit(clf_data[0], labels)
+
+
+@shared_fixture
+def bagged_regressor(reg_data):
+    X, y = reg_data
+    return BaggedKerasRegressor(dense_regressor, n_estimators=2, **SEEDED).fit(X, y[:, 0])
+
+
+@shared_fixture
+def kfold_regressor(reg_data):
+    # Three folds of 10 epochs: test_regressor_oof scores its out-of-fold predictions.
+    X, y = reg_data
+    return KFoldKerasRegressor(dense_regressor, n_splits=3, **{**SEEDED, "epochs": 10}).fit(
+        X, y[:, 0]
+    )
+
+
+@backend_independent  # builds no model: only the estimators' scikit-learn tags
 def test_estimator_types():
     for param in CLASSIFIERS:
         make = param.values[0]
@@ -91,7 +123,7 @@ def test_model_params_are_routed_listed_and_cloned(clf_data):
         seen.update(input_shape=input_shape, n_classes=n_classes, hidden=hidden)
         return dense_classifier(input_shape, n_classes, hidden=hidden)
 
-    clf = BaggedKerasClassifier(builder, n_estimators=1, model__hidden=7, **FAST)
+    clf = BaggedKerasClassifier(builder, n_estimators=1, model__hidden=7, **ONE_EPOCH)
     assert clf.get_params()["model__hidden"] == 7
     copy = clone(clf)
     assert copy.get_params()["model__hidden"] == 7
@@ -109,15 +141,14 @@ def test_builder_with_kwargs_gets_only_routed_params(clf_data):
         received.update(kwargs)
         return dense_classifier((6,), 3)
 
-    BaggedKerasClassifier(builder, n_estimators=1, model__alpha=1, **FAST).fit(X, y)
+    BaggedKerasClassifier(builder, n_estimators=1, model__alpha=1, **ONE_EPOCH).fit(X, y)
     assert received == {"alpha": 1}
 
 
-@pytest.mark.parametrize("make", CLASSIFIERS)
-def test_classifier_string_labels(make, clf_data):
-    X, y = clf_data
-    labels = np.array(["zebra", "ant", "moth"])[y]
-    clf = make().fit(X, labels)
+@pytest.mark.parametrize("kind", ["bagged", "kfold3"])
+def test_classifier_string_labels(kind, clf_data, labels, bagged, kfold3):
+    X, _ = clf_data
+    clf = {"bagged": bagged, "kfold3": kfold3}[kind]  # both fitted on the string labels
     assert list(clf.classes_) == ["ant", "moth", "zebra"]
     assert set(clf.predict(X)) <= set(labels)
     proba = clf.predict_proba(X)
@@ -138,9 +169,10 @@ def test_classifier_string_labels(make, clf_data):
     ids=["one-sigmoid-unit", "softmax-sparse", "softmax-onehot"],
 )
 def test_binary_classification_with_any_head(builder, clf_data):
+    # One member: the mean of members' probabilities is a probability as each member's is.
     X, y = clf_data
     y = np.where(y == 0, "no", "yes")
-    clf = BaggedKerasClassifier(builder, n_estimators=2, **{**FAST, "epochs": 10}).fit(X, y)
+    clf = BaggedKerasClassifier(builder, n_estimators=1, **{**FAST, "epochs": 10}).fit(X, y)
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
@@ -171,14 +203,16 @@ def test_onehot_loss_and_logits_are_detected(clf_data):
     assert clf.score(X, y) > 0.6
 
 
-@pytest.mark.parametrize("make", REGRESSORS)
-def test_regressor_target_shapes(make, reg_data):
+@pytest.mark.parametrize("kind", ["bagged_regressor", "kfold_regressor"])
+def test_regressor_target_shapes(kind, reg_data, bagged_regressor, kfold_regressor):
     X, y = reg_data
-    two_d = make().fit(X, y)
-    assert two_d.n_outputs_ == 2 and two_d.predict(X).shape == (len(X), 2)
-    one_d = make().fit(X, y[:, 0])
+    one_d = {"bagged_regressor": bagged_regressor, "kfold_regressor": kfold_regressor}[kind]
     assert one_d.n_outputs_ == 1 and one_d.predict(X).shape == (len(X),)
     assert one_d.score(X, y[:, 0]) > 0.5
+    # Only shapes are checked of the 2-D fit: the fewest members, one epoch.
+    fewest = {"n_estimators": 1} if kind == "bagged_regressor" else {"n_splits": 2}
+    two_d = clone(one_d).set_params(epochs=1, **fewest).fit(X, y)
+    assert two_d.n_outputs_ == 2 and two_d.predict(X).shape == (len(X), 2)
 
 
 def test_bagging_samples_and_oob(clf_data):
@@ -198,15 +232,14 @@ def test_bagging_samples_and_oob(clf_data):
 def test_bagging_without_replacement_draws_distinct_rows(clf_data):
     X, y = clf_data
     clf = BaggedKerasClassifier(
-        dense_classifier, n_estimators=2, bootstrap=False, max_samples=0.5, **FAST
+        dense_classifier, n_estimators=2, bootstrap=False, max_samples=0.5, **ONE_EPOCH
     ).fit(X, y)
     for rows in clf.estimators_samples_:
         assert len(rows) == len(np.unique(rows)) == 60
 
 
-@uses_kfold3
-def test_kfold_oof_matches_each_fold_model(clf_data, kfold3):
-    X, y = clf_data
+def test_kfold_oof_matches_each_fold_model(clf_data, labels, kfold3):
+    X, _ = clf_data
     clf = kfold3
     heldout = np.concatenate([test for _, test in clf.folds_])
     assert sorted(heldout) == list(range(len(X)))
@@ -214,27 +247,26 @@ def test_kfold_oof_matches_each_fold_model(clf_data, kfold3):
     for k, (train, test) in enumerate(clf.folds_):
         assert not np.intersect1d(train, test).size
         np.testing.assert_allclose(clf.oof_proba_[test], member_proba[k][test], rtol=1e-5)
-    assert clf.oof_score_ == pytest.approx(np.mean(clf.oof_proba_.argmax(axis=1) == y))
+    oof_labels = clf.classes_[clf.oof_proba_.argmax(axis=1)]
+    assert clf.oof_score_ == pytest.approx(np.mean(oof_labels == labels))
 
 
-@uses_kfold3
 def test_kfold_stratifies_and_accepts_group_splitters(clf_data, kfold3):
     X, y = clf_data
-    for _, test in kfold3.folds_:
+    for _, test in kfold3.folds_:  # y's codes stand for kfold3's string labels one to one
         counts = np.bincount(y[test], minlength=3)
         assert counts.max() - counts.min() <= 2
     groups = np.arange(len(X)) // 10
-    clf = KFoldKerasClassifier(dense_classifier, cv=GroupKFold(n_splits=2), **FAST)
+    clf = KFoldKerasClassifier(dense_classifier, cv=GroupKFold(n_splits=2), **ONE_EPOCH)
     clf.fit(X, y, groups=groups)
     for train, test in clf.folds_:
         assert not set(groups[train]) & set(groups[test])
 
 
-def test_regressor_oof(reg_data):
-    X, y = reg_data
-    reg = KFoldKerasRegressor(dense_regressor, n_splits=3, **{**FAST, "epochs": 10}).fit(X, y[:, 0])
-    assert reg.oof_prediction_.shape == (len(X),)
-    assert reg.oof_score_ > 0.5
+def test_regressor_oof(reg_data, kfold_regressor):
+    X, _ = reg_data
+    assert kfold_regressor.oof_prediction_.shape == (len(X),)
+    assert kfold_regressor.oof_score_ > 0.5
 
 
 def _final_val_loss_is_heldout_loss(est, X, y):
@@ -301,14 +333,35 @@ def test_each_member_gets_fresh_callbacks(clf_data):
     assert callback.epochs_seen == 0 and early.model is None  # the user's objects are untouched
 
 
-@pytest.mark.parametrize("make", CLASSIFIERS + REGRESSORS)
-def test_same_seed_same_predictions(make, clf_data):
-    X, y = clf_data
-    a = make(random_state=3).fit(X, y)
-    b = make(random_state=3).fit(X, y)
-    c = make(random_state=None).fit(X, y)
-    d = make(random_state=None).fit(X, y)
-    np.testing.assert_array_equal(_outputs(a, X), _outputs(b, X))
+@pytest.mark.parametrize("kind", ["bagged", "kfold3", "bagged_regressor", "kfold_regressor"])
+def test_same_seed_same_predictions_and_a_verbose_fit_logs_each_member_leaving_global_seed_alone(
+    kind, clf_data, labels, reg_data, bagged, kfold3, bagged_regressor, kfold_regressor, caplog
+):
+    """A refit of a shared seeded fit repeats it; two unseeded fits differ.
+
+    The seeded refit, verbose, also checks that a fit logs one line per member
+    and leaves NumPy's global random state alone.
+    """
+    fitted = {
+        "bagged": bagged, "kfold3": kfold3,
+        "bagged_regressor": bagged_regressor, "kfold_regressor": kfold_regressor,
+    }[kind]  # fmt: skip
+    X, y = (clf_data[0], labels) if is_classifier(fitted) else (reg_data[0], reg_data[1][:, 0])
+    np.random.seed(123)
+    expected = np.random.rand()
+    np.random.seed(123)
+    with caplog.at_level(logging.INFO, logger="sk_kerasbag"):
+        again = clone(fitted).set_params(verbose=1).fit(X, y)  # verbose changes no result
+    assert np.random.rand() == expected
+    lines = [r.getMessage() for r in caplog.records if r.name == "sk_kerasbag"]
+    n = len(fitted.estimators_)
+    assert [line.split(":")[0] for line in lines] == [f"member {k}/{n}" for k in range(1, n + 1)]
+    np.testing.assert_array_equal(_outputs(fitted, X), _outputs(again, X))
+    # Two unseeded fits differ from their first member and epoch on: one epoch of the fewest.
+    fewest = {"n_estimators": 1} if hasattr(fitted, "n_estimators") else {"n_splits": 2}
+    unseeded = clone(fitted).set_params(random_state=None, epochs=1, **fewest)
+    c = clone(unseeded).fit(X, y)
+    d = clone(unseeded).fit(X, y)
     assert not np.allclose(_outputs(c, X), _outputs(d, X))
 
 
@@ -316,21 +369,11 @@ def _outputs(est, X):
     return est.predict_proba(X) if is_classifier(est) else est.predict(X)
 
 
-def test_fit_leaves_global_random_state_alone(clf_data):
-    X, y = clf_data
-    np.random.seed(123)
-    expected = np.random.rand()
-    np.random.seed(123)
-    BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST).fit(X, y)
-    assert np.random.rand() == expected
-
-
 @worker_processes
-def test_parallel_members_equal_sequential(clf_data):
-    X, y = clf_data
-    sequential = BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST).fit(X, y)
-    parallel = BaggedKerasClassifier(dense_classifier, n_estimators=2, n_jobs=2, **FAST).fit(X, y)
-    np.testing.assert_allclose(sequential.predict_proba(X), parallel.predict_proba(X), rtol=1e-5)
+def test_parallel_members_equal_sequential(clf_data, labels, bagged):
+    X, _ = clf_data
+    parallel = clone(bagged).set_params(n_jobs=2).fit(X, labels)
+    np.testing.assert_allclose(bagged.predict_proba(X), parallel.predict_proba(X), rtol=1e-5)
 
 
 def test_class_weight(clf_data):
@@ -341,16 +384,36 @@ def test_class_weight(clf_data):
         dense_classifier, n_estimators=1, class_weight={"a": 20.0, "b": 1.0, "c": 1.0}, **FAST
     ).fit(X, labels)
     assert (heavy.predict(X) == "a").sum() > (base.predict(X) == "a").sum()
-    balanced = BaggedKerasClassifier(
-        dense_classifier, n_estimators=1, class_weight="balanced", **FAST
-    ).fit(X, labels)
+    # "balanced" on rows where "a" is rare (8 rows of 87): the weights the member is
+    # trained with, as Keras receives them, are scikit-learn's balanced weights of
+    # the classes in the y given to fit (3.6 for "a", 0.7 to 0.75 for the others), row by row.
+    rows = np.r_[np.flatnonzero(labels == "a")[:8], np.flatnonzero(labels != "a")]
+    trained_with = []
+    fit = keras.Model.fit
+
+    def recording_fit(model, *args, **kwargs):
+        trained_with.append((np.asarray(kwargs["y"]), kwargs["sample_weight"]))
+        return fit(model, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras.Model, "fit", recording_fit)
+        balanced = BaggedKerasClassifier(  # one by one, so that each member's fit is Keras's
+            dense_classifier, n_estimators=1, class_weight="balanced", strategy="sequential",
+            **FAST,
+        ).fit(X[rows], labels[rows])  # fmt: skip
     assert balanced.predict_proba(X).shape == (len(X), 3)
+    per_class = compute_class_weight("balanced", classes=balanced.classes_, y=labels[rows])
+    assert per_class[0] > 3 * per_class[1]  # the rare class weighs more
+    ((codes, weights),) = trained_with  # the one member's own (bootstrap) rows
+    assert weights is not None and len(weights) == len(codes) == len(rows)
+    assert set(np.unique(codes)) == {0, 1, 2}
+    np.testing.assert_allclose(weights, per_class[codes], rtol=1e-6)
 
 
 def test_dataframe_input_records_feature_names(clf_data):
     X, y = clf_data
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST).fit(frame, y)
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, **ONE_EPOCH).fit(frame, y)
     assert clf.n_features_in_ == 6
     assert list(clf.feature_names_in_) == list(frame.columns)
     with pytest.warns(UserWarning, match="does not have valid feature names"):
@@ -362,27 +425,20 @@ def test_image_input():
     rng = np.random.RandomState(0)
     X = rng.rand(60, 8, 8, 1).astype(np.float32)
     y = (X[:, :4].mean(axis=(1, 2, 3)) > X[:, 4:].mean(axis=(1, 2, 3))).astype(int)
-    clf = KFoldKerasClassifier(small_cnn, n_splits=2, **FAST).fit(X, y)
+    clf = KFoldKerasClassifier(small_cnn, n_splits=2, **ONE_EPOCH).fit(X, y)
     assert clf.input_shape_ == (8, 8, 1)
     assert clf.predict_proba(X).shape == (60, 2)
     assert clf.oof_proba_.shape == (60, 2)
 
 
-def test_verbose_logs_one_line_per_member(clf_data, caplog):
-    X, y = clf_data
-    with caplog.at_level(logging.INFO, logger="sk_kerasbag"):
-        BaggedKerasClassifier(dense_classifier, n_estimators=2, verbose=1, **FAST).fit(X, y)
-    lines = [r.getMessage() for r in caplog.records if r.name == "sk_kerasbag"]
-    assert [line.split(":")[0] for line in lines] == ["member 1/2", "member 2/2"]
-
-
 # -- members that output scores ----------------------------------------------------
 
 
-def test_a_classifier_of_scores_offers_decision_function_and_no_predict_proba():
+def test_a_classifier_of_scores_offers_decision_function_and_no_predict_proba(bagged):
     X, y = three_class_rows(150)
+    # Two members: decision_function is checked to be their mean.
     clf = BaggedKerasClassifier(
-        dense_classifier, n_estimators=3, epochs=3, random_state=0,
+        dense_classifier, n_estimators=2, epochs=3, random_state=0,
         model__loss="categorical_hinge", model__activation=None,
     ).fit(X, y)  # fmt: skip
     assert not hasattr(clf, "predict_proba") and not hasattr(clf, "predict_log_proba")
@@ -396,9 +452,9 @@ def test_a_classifier_of_scores_offers_decision_function_and_no_predict_proba():
     np.testing.assert_allclose(scores, members, rtol=1e-4, atol=1e-5)
     assert (scores < 0).any() or (scores > 1).any()  # scores, not probabilities
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[np.argmax(members, axis=1)])
-    # A probability head has predict_proba and no decision_function, as in scikit-learn.
-    softmax = BaggedKerasClassifier(dense_classifier, n_estimators=1, epochs=1).fit(X, y)
-    assert hasattr(softmax, "predict_proba") and not hasattr(softmax, "decision_function")
+    # A probability head (the shared fit's softmax) has predict_proba and no
+    # decision_function, as in scikit-learn.
+    assert hasattr(bagged, "predict_proba") and not hasattr(bagged, "decision_function")
     assert hasattr(BaggedKerasClassifier(dense_classifier), "predict_proba")  # before fit
 
 
@@ -420,7 +476,6 @@ def test_a_binary_classifier_of_scores_gives_one_score_per_row_like_scikit_learn
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[(scores > 0).astype(int)])
 
 
-@uses_kfold3
 def test_members_are_reachable_as_scikit_learn_ensembles_offer_them(clf_data, kfold3):
     X, _ = clf_data
     assert len(kfold3) == 3
@@ -436,4 +491,3 @@ def test_members_are_reachable_as_scikit_learn_ensembles_offer_them(clf_data, kf
     np.testing.assert_allclose(
         kfold3.predict_log_proba(X), np.log(kfold3.predict_proba(X)), rtol=1e-6
     )
-

@@ -9,6 +9,8 @@ from sk_kerasbag import KFoldKerasClassifier, KFoldKerasRegressor, oof_predict
 from sk_kerasbag._splitting import quantile_bins
 
 from .builders import dense_classifier, dense_regressor, three_class_rows
+from .marks import backend_independent
+from .shared import shared_fixture
 
 TINY = dict(epochs=1, batch_size=32, random_state=0)
 
@@ -18,15 +20,30 @@ def rows():
     return three_class_rows(60)
 
 
+def _skewed_target(n_rows):
+    """A skewed target in row order: unshuffled plain folds each take one end of it."""
+    return np.sort(np.random.RandomState(1).exponential(size=n_rows)).astype(np.float32)
+
+
+@shared_fixture
+def unshuffled(rows, tmp_path_factory):
+    """A plain, unshuffled two-fold regressor of the skewed target, and its run folder."""
+    X, _ = rows
+    run = tmp_path_factory.mktemp("unshuffled") / "run"
+    reg = KFoldKerasRegressor(dense_regressor, n_splits=2, shuffle=False, save_dir=run, **TINY)
+    return reg.fit(X, _skewed_target(len(X))), run
+
+
 def _rounds(folds, n_splits):
     return [folds[r : r + n_splits] for r in range(0, len(folds), n_splits)]
 
 
 def test_each_round_holds_every_row_out_once_and_oof_is_the_mean_over_rounds(rows):
     X, y = rows
-    repeated = KFoldKerasClassifier(dense_classifier, n_splits=3, n_repeats=2, **TINY).fit(X, y)
-    assert len(repeated.estimators_) == len(repeated.folds_) == 6
-    rounds = _rounds(repeated.folds_, 3)
+    # Two folds a round (not three): all that is checked here holds for any number.
+    repeated = KFoldKerasClassifier(dense_classifier, n_splits=2, n_repeats=2, **TINY).fit(X, y)
+    assert len(repeated.estimators_) == len(repeated.folds_) == 4
+    rounds = _rounds(repeated.folds_, 2)
     for folds in rounds:
         assert sorted(np.concatenate([test for _, test in folds])) == list(range(len(X)))
         for train, test in folds:
@@ -46,8 +63,8 @@ def test_each_round_holds_every_row_out_once_and_oof_is_the_mean_over_rounds(row
     assert repeated.oof_score_ == pytest.approx(accuracy)
 
     # Round one is the plain K-fold of the same random_state, member for member.
-    single = KFoldKerasClassifier(dense_classifier, n_splits=3, **TINY).fit(X, y)
-    for (train, test), (train1, test1) in zip(repeated.folds_[:3], single.folds_):
+    single = KFoldKerasClassifier(dense_classifier, n_splits=2, **TINY).fit(X, y)
+    for (train, test), (train1, test1) in zip(repeated.folds_[:2], single.folds_):
         np.testing.assert_array_equal(test, test1)
         np.testing.assert_array_equal(train, train1)
     for member, same in zip(repeated.estimators_, single.estimators_):
@@ -62,6 +79,7 @@ def test_each_round_holds_every_row_out_once_and_oof_is_the_mean_over_rounds(row
     np.testing.assert_allclose(log_oof, np.log(repeated.oof_proba_), rtol=1e-6)
 
 
+@backend_independent
 def test_repeats_are_refused_where_they_cannot_mean_anything(rows):
     X, y = rows
     with pytest.raises(ValueError, match="n_repeats=2 needs shuffle=True"):
@@ -82,6 +100,7 @@ def test_prefit_stacking_refuses_folds_that_hold_rows_out_unequally(rows):
         oof_predict(clf, X, y, cv="prefit")
 
 
+@backend_independent
 def test_quantile_bins_have_equal_counts_of_at_least_n_splits_rows():
     y = np.random.RandomState(0).lognormal(size=103)
     bins = quantile_bins(y, n_splits=5)
@@ -94,53 +113,54 @@ def test_quantile_bins_have_equal_counts_of_at_least_n_splits_rows():
         quantile_bins(np.zeros((10, 2)), 5)
 
 
-def test_stratified_regressor_folds_each_cover_the_whole_target_range(rows):
+def test_stratified_regressor_folds_each_cover_the_whole_target_range_and_repeats_average(
+    rows, unshuffled
+):
     X, _ = rows
-    # A skewed target in row order: unshuffled plain folds each take one end of it.
-    y = np.sort(np.random.RandomState(1).exponential(size=len(X))).astype(np.float32)
-    bins = quantile_bins(y, n_splits=3)
-    plain = KFoldKerasRegressor(dense_regressor, n_splits=3, shuffle=False, **TINY).fit(X, y)
+    y = _skewed_target(len(X))
+    bins = quantile_bins(y, n_splits=2)
+    plain = unshuffled[0]
     assert all(len(np.unique(bins[test])) < bins.max() + 1 for _, test in plain.folds_)
-    for shuffle in (False, True):
+    for shuffle, n_repeats in ((False, 1), (True, 2)):
         stratified = KFoldKerasRegressor(
-            dense_regressor, n_splits=3, shuffle=shuffle, stratify=True, **TINY
-        ).fit(X, y)
+            dense_regressor, n_splits=2, n_repeats=n_repeats, shuffle=shuffle, stratify=True,
+            **TINY,
+        ).fit(X, y)  # fmt: skip
+        assert len(stratified.folds_) == 2 * n_repeats
         for _, test in stratified.folds_:
             assert set(bins[test]) == set(bins)  # a row of every bin in every fold
             assert y[test].min() <= np.quantile(y, 0.05) and y[test].max() >= np.quantile(y, 0.95)
         assert stratified.oof_prediction_.shape == (len(X),)
-    # A splitter given as cv overrides stratify, as it overrides n_splits and shuffle.
-    given = KFoldKerasRegressor(dense_regressor, cv=KFold(3), stratify=True, **TINY).fit(X, y)
-    for (_, test), (_, expected) in zip(given.folds_, KFold(3).split(X)):
-        np.testing.assert_array_equal(test, expected)
-
-
-def test_a_repeated_regressor_averages_its_rounds(rows):
-    X, _ = rows
-    y = X[:, 0] + X[:, 1]
-    reg = KFoldKerasRegressor(
-        dense_regressor, n_splits=2, n_repeats=2, stratify=True, **TINY
-    ).fit(X, y)
-    members = reg.member_predictions(X)
+    # The repeated regressor (two rounds) averages its rounds: each row's out-of-fold
+    # prediction is the mean of the two members that held it out.
+    members = stratified.member_predictions(X)
     expected = np.zeros(len(X))
-    for k, (_, test) in enumerate(reg.folds_):
+    for k, (_, test) in enumerate(stratified.folds_):
         expected[test] += members[k][test].ravel() / 2
-    np.testing.assert_allclose(reg.oof_prediction_, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stratified.oof_prediction_, expected, rtol=1e-5, atol=1e-6)
+    # A splitter given as cv overrides stratify, as it overrides n_splits and shuffle.
+    given = KFoldKerasRegressor(dense_regressor, cv=KFold(2), stratify=True, **TINY).fit(X, y)
+    for (_, test), (_, expected_test) in zip(given.folds_, KFold(2).split(X)):
+        np.testing.assert_array_equal(test, expected_test)
 
 
-def test_runs_and_pickles_from_before_n_repeats_and_stratify_carry_on(rows, tmp_path):
+def test_runs_and_pickles_from_before_n_repeats_and_stratify_carry_on(
+    rows, unshuffled, tmp_path
+):
     import json
     import pickle
+    import shutil
 
     X, _ = rows
-    y = X[:, 0] + X[:, 1]
-    params = dict(n_splits=2, save_dir=tmp_path / "run", **TINY)
-    fitted = KFoldKerasRegressor(dense_regressor, **params).fit(X, y)
+    y = _skewed_target(len(X))
+    fitted = unshuffled[0]
+    run = shutil.copytree(unshuffled[1], tmp_path / "run")  # a copy: the shared run stays
+    params = dict(n_splits=2, shuffle=False, save_dir=run, **TINY)
     # A run folder and a pickle as an older version wrote them, without these parameters.
-    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    record = json.loads((run / "run.json").read_text())
     for name in ("n_repeats", "stratify"):
         del record["params"][name]
-    (tmp_path / "run" / "run.json").write_text(json.dumps(record))
+    (run / "run.json").write_text(json.dumps(record))
     resumed = KFoldKerasRegressor(dense_regressor, resume=True, **params).fit(X, y)
     np.testing.assert_array_equal(resumed.predict(X), fitted.predict(X))
     state = fitted.__getstate__()

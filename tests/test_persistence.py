@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from sk_kerasbag.persistence import UnresolvedBuilder
 from . import builders
 from .builders import dense_classifier, dense_regressor, small_cnn
 from .marks import backend_independent, worker_processes
+from .shared import shared_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,30 +40,21 @@ def data():
 
 
 # Fitted and saved once per module, for the tests that only read them or change a
-# copy of the folder: fitting the same tiny ensemble again in each test proved nothing more.
-# The tests using them go to one pytest-xdist worker, which then fits them once.
-uses_saved = pytest.mark.xdist_group("persistence-saved")
-
-
-@pytest.fixture(scope="module")
-def saved_pair(data, tmp_path_factory):
+# copy of the folder: fitting the same tiny ensemble again in each test proved nothing
+# more. Its parameters use what a saved folder must carry: out-of-bag results, class
+# weights by label, augmentation statistics, callbacks (dropped) and a routed
+# builder argument.
+@shared_fixture
+def saved(data, tmp_path_factory):
     """A fitted two-member classifier and the folder it is saved in (change only a copy)."""
     X, labels = data
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, epochs=1, random_state=0)
-    folder = tmp_path_factory.mktemp("saved_pair") / "clf"
-    clf.fit(X, labels).save(folder)
-    return clf, folder
-
-
-@pytest.fixture(scope="module")
-def saved_single(data, tmp_path_factory):
-    """A fitted one-member classifier with a routed builder argument, and its saved folder."""
-    X, labels = data
     clf = BaggedKerasClassifier(
-        dense_classifier, n_estimators=1, epochs=1, random_state=0, model__hidden=8
-    )
-    folder = tmp_path_factory.mktemp("saved_single") / "clf"
-    clf.fit(X, labels).save(folder)
+        dense_classifier, n_estimators=2, epochs=2, oob_score=True, class_weight={"cat": 2.0},
+        augmentation={"rescale": 0.5, "featurewise_center": True}, random_state=0,
+        callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=1)], model__hidden=8,
+    ).fit(X, labels)  # fmt: skip
+    folder = tmp_path_factory.mktemp("saved") / "clf"
+    clf.save(folder)
     return clf, folder
 
 
@@ -82,17 +73,12 @@ def _no_pickle_anywhere(folder):
             assert set(names) <= {"config.json", "metadata.json", "model.weights.h5"}, names
 
 
-def test_save_load_round_trip_predicts_identically_without_pickle(data, tmp_path):
+def test_save_load_round_trip_predicts_identically_without_pickle(data, saved):
     X, labels = data
-    clf = BaggedKerasClassifier(
-        dense_classifier, n_estimators=2, epochs=2, oob_score=True, class_weight={"cat": 2.0},
-        augmentation={"rescale": 0.5, "featurewise_center": True}, random_state=0,
-        callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=1)], model__hidden=8,
-    ).fit(X, labels)  # fmt: skip
-    clf.save(tmp_path / "clf")
-    _no_pickle_anywhere(tmp_path / "clf")
+    clf, folder = saved
+    _no_pickle_anywhere(folder)
 
-    loaded = load(tmp_path / "clf", custom_objects={"dense_classifier": dense_classifier})
+    loaded = load(folder, custom_objects={"dense_classifier": dense_classifier})
     assert type(loaded) is BaggedKerasClassifier
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
@@ -104,8 +90,8 @@ def test_save_load_round_trip_predicts_identically_without_pickle(data, tmp_path
         np.testing.assert_array_equal(loaded.fit_statistics_[name], values)
     expected = {**clf.get_params(), "callbacks": None}  # callbacks are training-time only
     assert loaded.get_params() == expected
-    # The loaded estimator is an ordinary one: it clones and fits again.
-    refit = clone(loaded).set_params(epochs=1).fit(X, labels)
+    # The loaded estimator is an ordinary one: it clones and fits again (one member will do).
+    refit = clone(loaded).set_params(epochs=1, n_estimators=1).fit(X, labels)
     assert refit.predict(X).shape == (len(X),)
 
 
@@ -113,7 +99,7 @@ def test_round_trip_of_a_kfold_regressor_and_joblib_still_works(tmp_path):
     rng = np.random.RandomState(1)
     X = rng.rand(60, 3).astype(np.float32)
     y = np.c_[X.sum(axis=1), X[:, 0]]
-    reg = KFoldKerasRegressor(dense_regressor, n_splits=3, epochs=2, random_state=0).fit(X, y)
+    reg = KFoldKerasRegressor(dense_regressor, n_splits=2, epochs=2, random_state=0).fit(X, y)
     reg.save(tmp_path / "reg")
     loaded = load(tmp_path / "reg")
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
@@ -135,7 +121,7 @@ def test_round_trip_of_a_directory_classifier(tmp_path):
             pixels = rng.randint(0, 255, (8, 8, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
     clf = DirectoryBaggedClassifier(
-        small_cnn, n_estimators=2, epochs=1, image_size=(8, 8), rescale=1 / 255, random_state=0
+        small_cnn, n_estimators=1, epochs=1, image_size=(8, 8), rescale=1 / 255, random_state=0
     ).fit(tmp_path / "images")
     clf.save(tmp_path / "saved")
     paths, _ = list_images(tmp_path / "images")
@@ -144,9 +130,8 @@ def test_round_trip_of_a_directory_classifier(tmp_path):
     )
 
 
-@uses_saved
-def test_load_refuses_tampered_or_incomplete_folders(saved_pair, tmp_path):
-    _copy(saved_pair[1], tmp_path)
+def test_load_refuses_tampered_or_incomplete_folders(saved, tmp_path):
+    _copy(saved[1], tmp_path)
     member = tmp_path / "clf" / "member_02.keras"
     original = member.read_bytes()
     member.write_bytes(original[:-10] + b"0123456789")
@@ -188,10 +173,9 @@ def test_members_load_in_keras_safe_mode(tmp_path):
     assert trusted.model is builders.lambda_classifier  # imported: the folder is trusted
 
 
-@uses_saved
-def test_safe_load_takes_functions_only_from_custom_objects(data, saved_single, tmp_path):
+def test_safe_load_takes_functions_only_from_custom_objects(data, saved, tmp_path):
     X, labels = data
-    clf, folder = saved_single
+    clf, folder = saved
 
     loaded = load(folder)  # predicting needs no builder
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
@@ -204,10 +188,9 @@ def test_safe_load_takes_functions_only_from_custom_objects(data, saved_single, 
     np.testing.assert_array_equal(again.predict(X), clf.predict(X))
 
 
-@uses_saved
-def test_a_crafted_folder_cannot_make_load_or_fit_run_code(data, saved_single, tmp_path):
+def test_a_crafted_folder_cannot_make_load_or_fit_run_code(data, saved, tmp_path):
     X, labels = data
-    _copy(saved_single[1], tmp_path)
+    _copy(saved[1], tmp_path)
     manifest_path = tmp_path / "clf" / "estimator.json"
     manifest = json.loads(manifest_path.read_text())
     marker = tmp_path / "pwned"
@@ -226,19 +209,19 @@ def test_a_crafted_folder_cannot_make_load_or_fit_run_code(data, saved_single, t
         load(tmp_path / "clf")
 
 
-@uses_saved
-def test_save_refuses_what_only_pickle_can_store(data, saved_single, tmp_path):
-    X, labels = data
+def test_save_refuses_what_only_pickle_can_store(saved, tmp_path):
+    import copy
 
     def local_builder(input_shape, n_classes):
         return dense_classifier(input_shape, n_classes)
 
-    clf = BaggedKerasClassifier(local_builder, n_estimators=1, epochs=1).fit(X, labels)
+    # A fitted ensemble whose builder is a local function (a copy: the shared one stays).
+    clf = copy.copy(saved[0]).set_params(model=local_builder)
     with pytest.raises(TypeError, match="local_builder.* define it at the top level"):
         clf.save(tmp_path / "a")
     assert not (tmp_path / "a").exists()
 
-    fitted = saved_single[0]
+    fitted = saved[0]
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "mine.txt").write_text("keep")
     with pytest.raises(FileExistsError, match="not an empty folder"):
@@ -246,10 +229,9 @@ def test_save_refuses_what_only_pickle_can_store(data, saved_single, tmp_path):
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["mine.txt"]
 
 
-@uses_saved
 @pytest.mark.parametrize("name", ["../outside.keras", "{tmp}/outside.keras", "sub/member.keras"])
-def test_load_reads_no_file_outside_the_folder(saved_single, tmp_path, name):
-    _copy(saved_single[1], tmp_path)
+def test_load_reads_no_file_outside_the_folder(saved, tmp_path, name):
+    _copy(saved[1], tmp_path)
     name = name.format(tmp=tmp_path)
     # A crafted folder names a member file elsewhere, with that file's correct SHA-256.
     (tmp_path / "clf" / "sub").mkdir()
@@ -258,19 +240,38 @@ def test_load_reads_no_file_outside_the_folder(saved_single, tmp_path, name):
     manifest_path = tmp_path / "clf" / "estimator.json"
     manifest = json.loads(manifest_path.read_text())
     digest = manifest["sha256"].pop("member_01.keras")
-    manifest["members"], manifest["sha256"][name] = [name], digest
+    members = manifest["members"]
+    members[members.index("member_01.keras")], manifest["sha256"][name] = name, digest
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match=r"names the file .*outside\.keras|names the file 'sub/"):
         load(tmp_path / "clf", custom_objects={"dense_classifier": dense_classifier})
 
 
+# Each racer saves with save's last step before the rename held back: it has
+# filled its staging folder (so both passed save's check that the folder is
+# free) and waits there until the other racer is there too. Both then rename at
+# once, every time: the race is forced, not left to timing.
 _RACING_SAVE = """
 import sys, time, joblib
 from pathlib import Path
-fitted, target, go = joblib.load(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-Path(sys.argv[1] + ".ready").touch()
-while not go.exists():
-    time.sleep(0.001)
+from sk_kerasbag import persistence
+
+fitted, target = joblib.load(sys.argv[1]), Path(sys.argv[2])
+inside, everyone = Path(sys.argv[3]), [Path(path) for path in sys.argv[4:]]
+write_arrays = persistence.write_arrays
+
+
+def write_arrays_then_wait_for_everyone(path, arrays):
+    write_arrays(path, arrays)
+    inside.touch()
+    deadline = time.monotonic() + 120  # only reached if the other never gets here
+    while not all(path.exists() for path in everyone):
+        if time.monotonic() > deadline:
+            sys.exit("the other racer never got inside save with this one")
+        time.sleep(0.001)
+
+
+persistence.write_arrays = write_arrays_then_wait_for_everyone
 try:
     fitted.save(target)
 except FileExistsError as error:
@@ -289,27 +290,29 @@ def test_two_processes_saving_to_one_path_leave_exactly_one_ensemble(data, tmp_p
     ]
     for k, clf in enumerate(fits):
         joblib.dump(clf.fit(X, labels), tmp_path / f"fit{k}.joblib")
-    shared, go = tmp_path / "shared" / "ensemble", tmp_path / "go"
+    shared = tmp_path / "shared" / "ensemble"
+    inside = [tmp_path / f"inside{k}" for k in range(2)]
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", _RACING_SAVE, str(tmp_path / f"fit{k}.joblib"), shared, go],
+            [sys.executable, "-c", _RACING_SAVE, str(tmp_path / f"fit{k}.joblib"), shared,
+             inside[k], *inside],
             env={**os.environ, "PYTHONPATH": str(REPO)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )
+        )  # fmt: skip
         for k in range(2)
     ]
-    deadline = time.monotonic() + 300
-    while not all((tmp_path / f"fit{k}.joblib.ready").exists() for k in range(2)):
-        assert time.monotonic() < deadline and all(r.poll() is None for r in racers)
-        time.sleep(0.01)
-    go.touch()  # both start saving within a millisecond or two
     outcomes = [racer.communicate(timeout=300) for racer in racers]
     assert [racer.returncode for racer in racers] == [0, 0], [err[-2000:] for _, err in outcomes]
+    assert all(path.exists() for path in inside)  # both were inside save together
     said = [out.strip() for out, _ in outcomes]
     assert sorted(s.split(":")[0] for s in said) == ["refused", "saved"], said
     assert "not an empty folder" in next(s for s in said if s.startswith("refused"))
+    # Refused by the rename, not by the check before staging: the saves did overlap.
+    assert "another process may have saved there first" in next(
+        s for s in said if s.startswith("refused")
+    )
     winner = fits[said.index("saved")]
     loaded = load(shared, custom_objects={"dense_classifier": dense_classifier})
     np.testing.assert_array_equal(loaded.predict_proba(X), winner.predict_proba(X))
@@ -320,9 +323,8 @@ def test_two_processes_saving_to_one_path_leave_exactly_one_ensemble(data, tmp_p
     )
 
 
-@uses_saved
-def test_a_failed_save_leaves_nothing_behind(saved_pair, tmp_path, monkeypatch):
-    clf = saved_pair[0]
+def test_a_failed_save_leaves_nothing_behind(saved, tmp_path, monkeypatch):
+    clf = saved[0]
     from sk_kerasbag import persistence
 
     def broken(path, arrays):
@@ -356,10 +358,9 @@ def _set(manifest, name, value):
     return manifest
 
 
-@uses_saved
 @pytest.mark.parametrize("case", list(_MALFORMED))
-def test_a_malformed_manifest_is_an_error_naming_the_file(saved_pair, tmp_path, case):
-    _copy(saved_pair[1], tmp_path)
+def test_a_malformed_manifest_is_an_error_naming_the_file(saved, tmp_path, case):
+    _copy(saved[1], tmp_path)
     manifest_path = tmp_path / "clf" / "estimator.json"
     manifest = _MALFORMED[case](json.loads(manifest_path.read_text()))
     # Lists nested 5000 deep: too deep for json.dumps, so written as text.
@@ -403,14 +404,11 @@ def test_members_that_cannot_travel_are_refused_before_training_saying_what_to_d
     assert len(reg.estimators_) == 2
 
 
-@uses_saved
-def test_pickles_from_before_routed_arguments_moved_keep_them_and_copies_predict(
-    data, saved_single
-):
+def test_pickles_from_before_routed_arguments_moved_keep_them_and_copies_predict(data, saved):
     import copy
 
     X, labels = data
-    clf = saved_single[0]  # fitted with model__hidden=8
+    clf = saved[0]  # fitted with model__hidden=8
     # An older pickle held model__hidden as an attribute, and no _model_params.
     state = clf.__getstate__()
     state["model__hidden"] = state.pop("_model_params")["model__hidden"]

@@ -182,10 +182,34 @@ def test_missing_matplotlib_says_how_to_install(validated, monkeypatch):
     assert str(info.value) == 'plot_history needs matplotlib: pip install "sk-kerasbag[plot]"'
 
 
-def test_module_imports_without_matplotlib(monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    importlib.reload(plotting)
+def test_module_imports_without_matplotlib(validated, monkeypatch):
+    import sk_kerasbag
+
+    # Every matplotlib module made unimportable, submodules included: ``from
+    # matplotlib.figure import Figure`` would still find an imported submodule.
+    blocked = [n for n in sys.modules if n.split(".")[0] in ("matplotlib", "mpl_toolkits")]
+    for name in {"matplotlib", "matplotlib.pyplot", *blocked}:
+        monkeypatch.setitem(sys.modules, name, None)
+    # A fresh copy of the module, imported from scratch; monkeypatch puts the one the
+    # other tests use back in sys.modules and on the package afterwards, unchanged.
+    monkeypatch.delitem(sys.modules, "sk_kerasbag.plotting")
+    monkeypatch.setattr(sk_kerasbag, "plotting", plotting)
+    fresh = importlib.import_module("sk_kerasbag.plotting")
+    assert fresh is not plotting
+    assert fresh.__all__ == ["plot_history", "plot_training"]
+    assert all(callable(getattr(fresh, name)) for name in fresh.__all__)
+    for draw in (fresh.plot_history, fresh.plot_training):
+        with pytest.raises(ImportError) as info:
+            draw(validated)  # the import is tried when drawing, and says how to install
+        assert str(info.value) == 'plot_history needs matplotlib: pip install "sk-kerasbag[plot]"'
+
+
+def test_the_module_of_the_other_tests_is_the_original():
+    # After test_module_imports_without_matplotlib (or alone): one plotting module.
+    import sk_kerasbag
+
+    assert sys.modules["sk_kerasbag.plotting"] is plotting is sk_kerasbag.plotting
+    assert plotting.plot_history is plot_history and plotting.plot_training is plot_training
 
 
 def test_saves_a_png(validated, tmp_path):

@@ -26,6 +26,8 @@ from sk_kerasbag import (
 )
 
 from .builders import dense_classifier, dense_regressor, three_class_rows
+from .marks import backend_independent
+from .shared import shared_fixture
 
 FAST = dict(epochs=2, batch_size=16, random_state=0)
 
@@ -55,21 +57,29 @@ def _respects_groups(folds, groups) -> bool:
     return all(not set(groups[train]) & set(groups[test]) for train, test in folds)
 
 
-def test_pipeline_routes_each_requested_metadata_to_the_ensemble(routing, data):
+@shared_fixture
+def direct_kfold(data):
+    """The K-fold ensemble fitted directly with every metadata: what routing must reproduce."""
+    X, y, weights, groups, validation = data
+    with sklearn.config_context(enable_metadata_routing=True):
+        return _kfold().fit(X, y, sample_weight=weights, groups=groups, validation_data=validation)
+
+
+def test_pipeline_routes_each_requested_metadata_to_the_ensemble(routing, data, direct_kfold):
     X, y, weights, groups, validation = data
     metadata = dict(sample_weight=weights, groups=groups, validation_data=validation)
     requesting = _kfold().set_fit_request(sample_weight=True, groups=True, validation_data=True)
     pipe = Pipeline([("kfold", requesting)]).fit(X, y, **metadata)
-    direct = _kfold().fit(X, y, **metadata)
     routed = pipe.named_steps["kfold"]
     assert _respects_groups(routed.folds_, groups)  # GroupKFold got the groups
     assert [len(h["val_loss"]) for h in routed.histories_] == [2, 2]  # validation_data
-    assert_allclose(routed.histories_[0]["val_loss"], direct.histories_[0]["val_loss"])
-    assert_array_equal(pipe.predict_proba(X), direct.predict_proba(X))
+    assert_allclose(routed.histories_[0]["val_loss"], direct_kfold.histories_[0]["val_loss"])
+    assert_array_equal(pipe.predict_proba(X), direct_kfold.predict_proba(X))
     unweighted = _kfold().fit(X, y, groups=groups, validation_data=validation)
     assert not np.allclose(pipe.predict_proba(X), unweighted.predict_proba(X))
 
 
+@backend_independent  # the pipeline refuses the metadata before any model is built
 def test_metadata_the_ensemble_did_not_request_is_an_error_naming_it(routing, data):
     # (A declined request, set_fit_request(sample_weight=False), is the stacker test's.)
     X, y, weights, groups, _ = data
@@ -80,13 +90,14 @@ def test_metadata_the_ensemble_did_not_request_is_an_error_naming_it(routing, da
 def test_grid_search_routes_metadata_to_its_splitter_and_to_every_fit(routing, data):
     X, y, weights, groups, validation = data
     metadata = dict(sample_weight=weights, validation_data=validation)
-    bag = BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST)
+    # One member per fit: the search's three fits (two folds, the refit) are what is checked.
+    bag = BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST)
     bag.set_fit_request(sample_weight=True, validation_data=True)
     bag.set_score_request(sample_weight=True)
     # GroupKFold refuses to split without groups: the search's splitter got them.
     search = GridSearchCV(bag, {"epochs": [2]}, cv=GroupKFold(n_splits=2))
     search.fit(X, y, groups=groups, **metadata)
-    direct = BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST).fit(X, y, **metadata)
+    direct = BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST).fit(X, y, **metadata)
     assert "val_loss" in search.best_estimator_.histories_[0]
     assert_array_equal(search.predict_proba(X), direct.predict_proba(X))
 
@@ -115,7 +126,9 @@ def test_cross_validate_slices_per_row_metadata_with_the_training_rows(routing, 
     assert_array_equal(fitted.predict(X), direct.predict(X))
 
 
-def test_oof_stacker_routes_groups_to_its_folds_and_metadata_to_requesting_bases(routing, data):
+def test_oof_stacker_routes_groups_to_its_folds_and_metadata_to_requesting_bases(
+    routing, data, direct_kfold
+):
     X, y, weights, groups, validation = data
     kfold = KFoldKerasClassifier(dense_classifier, **FAST)
     # groups=False: a K-fold base of a stacker trains on the stacker's folds.
@@ -127,10 +140,12 @@ def test_oof_stacker_routes_groups_to_its_folds_and_metadata_to_requesting_bases
     ).fit(X, y, sample_weight=weights, groups=groups, validation_data=validation)
     fitted = stacker.named_estimators_["kfold"]
     assert _respects_groups(fitted.folds_, groups)  # the stacker's folds, group-aware
-    direct = KFoldKerasClassifier(dense_classifier, cv=fitted.folds_, **FAST).fit(
-        X, y, sample_weight=weights, validation_data=validation
-    )
-    assert_array_equal(fitted.oof_proba_, direct.oof_proba_)
+    # Those of GroupKFold(n_splits=2): the base equals the ensemble fitted directly on them.
+    assert len(fitted.folds_) == len(direct_kfold.folds_) == 2
+    for (train, test), (train_direct, test_direct) in zip(fitted.folds_, direct_kfold.folds_):
+        assert_array_equal(train, train_direct)
+        assert_array_equal(test, test_direct)
+    assert_array_equal(fitted.oof_proba_, direct_kfold.oof_proba_)
     unweighted = LogisticRegression(max_iter=500).fit(X, y)  # it declined the weights
     assert_allclose(stacker.named_estimators_["splitter"].coef_, unweighted.coef_)
     # The final estimator is fitted with the weights on both bases' out-of-fold output.
@@ -144,6 +159,7 @@ def test_oof_stacker_routes_groups_to_its_folds_and_metadata_to_requesting_bases
     assert_allclose(stacker.final_estimator_.coef_, meta.coef_, rtol=1e-5)
 
 
+@backend_independent  # scikit-learn models only
 def test_without_routing_the_stacker_takes_sample_weight_alone(data):
     X, y, weights, groups, _ = data
     stacker = OOFStackingClassifier([("linear", LogisticRegression(max_iter=500))], cv=2)
@@ -154,6 +170,7 @@ def test_without_routing_the_stacker_takes_sample_weight_alone(data):
     assert_allclose(stacker.named_estimators_["linear"].coef_, weighted.coef_)
 
 
+@backend_independent  # scikit-learn models only
 def test_oof_predict_routes_params_as_cross_val_predict(data):
     X, y, weights, groups, _ = data
     cv = GroupKFold(n_splits=3)

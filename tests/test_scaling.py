@@ -25,6 +25,7 @@ from .builders import (
     three_class_rows,
 )
 from .marks import backend_independent
+from .shared import shared_fixture
 
 ON_JAX = keras.backend.backend() == "jax"
 # How packed members train here: vectorised under JAX, as one multi-output model otherwise.
@@ -36,25 +37,33 @@ def data():
     return three_class_rows(240)
 
 
-# One sequential fit, the reference of the tests that train the same members otherwise
-# (they go to one pytest-xdist worker, which then fits it once).
-uses_sequential_pair = pytest.mark.xdist_group("scaling-sequential-pair")
 PAIR = dict(n_estimators=2, epochs=2, random_state=0)
 
 
-@pytest.fixture(scope="module")
+@shared_fixture
 def sequential_pair(data):
+    """Members trained one by one: the reference of the tests that train them otherwise."""
     X, y = data
     return BaggedKerasClassifier(dense_classifier, **PAIR).fit(X, y)
 
 
-def test_packed_and_sequential_give_equivalent_ensembles(data, tmp_path):
+# Four members, packed (vectorised under JAX, one multi-output model otherwise) and
+# one by one.
+FOUR = dict(n_estimators=4, epochs=8, oob_score=True, random_state=0)
+
+
+@shared_fixture
+def packed_and_sequential(data):
     X, y = data
-    X_train, y_train, X_test, y_test = X[:180], y[:180], X[180:], y[180:]
-    params = dict(n_estimators=4, epochs=8, oob_score=True, random_state=0)
-    sequential = BaggedKerasClassifier(dense_classifier, **params).fit(X_train, y_train)
-    packed = BaggedKerasClassifier(dense_classifier, strategy="packed", **params)
-    packed.fit(X_train, y_train)
+    sequential = BaggedKerasClassifier(dense_classifier, **FOUR).fit(X[:180], y[:180])
+    packed = BaggedKerasClassifier(dense_classifier, strategy="packed", **FOUR)
+    return packed.fit(X[:180], y[:180]), sequential
+
+
+def test_packed_and_sequential_give_equivalent_ensembles(data, packed_and_sequential, tmp_path):
+    X, y = data
+    X_test, y_test = X[180:], y[180:]
+    packed, sequential = packed_and_sequential
 
     assert (packed.fit_strategy_, sequential.fit_strategy_) == (PACKED, "sequential")
     assert len(packed.estimators_) == len(sequential.estimators_) == 4
@@ -75,14 +84,48 @@ def test_packed_and_sequential_give_equivalent_ensembles(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X_test), packed.predict_proba(X_test))
 
 
-def test_one_packed_member_is_fitted_and_reported_like_a_sequential_one(data):
+# Packed members validated on the user's validation data.
+VALIDATED = dict(n_estimators=3, epochs=3, strategy="packed", random_state=7)
+
+
+def _fit_validated(data):
     X, y = data
-    params = dict(n_estimators=1, epochs=2, random_state=0)
-    sequential = BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
-    packed = BaggedKerasClassifier(dense_classifier, strategy="packed", **params).fit(X, y)
-    assert sorted(packed.histories_[0]) == sorted(sequential.histories_[0]) == ["accuracy", "loss"]
+    return BaggedKerasClassifier(dense_classifier, **VALIDATED).fit(
+        X[:200], y[:200], validation_data=(X[200:], y[200:])
+    )
+
+
+@shared_fixture
+def packed_validated(data):
+    return _fit_validated(data)
+
+
+def test_packed_members_validate_on_user_validation_data(data, packed_validated):
+    X, y = data
+    for member, history in zip(packed_validated.estimators_, packed_validated.histories_):
+        assert len(history["val_loss"]) == 3
+        loss = member.evaluate(X[200:], y[200:], verbose=0, return_dict=True)["loss"]
+        np.testing.assert_allclose(loss, min(history["val_loss"]), rtol=1e-4)
+
+
+def test_packed_is_deterministic(data, packed_validated):
+    X, _ = data
+    again = _fit_validated(data)  # the same parameters, fitted again
+    np.testing.assert_array_equal(again.predict_proba(X), packed_validated.predict_proba(X))
+
+
+def test_one_packed_member_is_fitted_and_reported_like_a_sequential_one(data, sequential_pair):
+    X, y = data
+    packed = BaggedKerasClassifier(
+        dense_classifier, strategy="packed", **{**PAIR, "n_estimators": 1}
+    ).fit(X, y)
+    # The reference: a member of the same parameters, trained one by one.
+    reference = sequential_pair.estimators_[0]
+    reference_score = np.mean(np.argmax(reference.predict(X, verbose=0), axis=1) == y)
+    assert sorted(packed.histories_[0]) == sorted(sequential_pair.histories_[0])
+    assert sorted(packed.histories_[0]) == ["accuracy", "loss"]
     assert len(packed.histories_[0]["loss"]) == 2
-    assert abs(packed.score(X, y) - sequential.score(X, y)) <= 0.15
+    assert abs(packed.score(X, y) - reference_score) <= 0.15
 
 
 def test_packed_adam_updates_weights_as_keras_adam_does(data):
@@ -140,25 +183,32 @@ def test_packed_members_keep_their_best_epoch_on_their_own_validation_rows(data)
     assert list(clf.fit_statistics_["best_epoch"]) == best
 
 
-def test_packed_is_deterministic(data):
-    X, y = data
-    params = dict(n_estimators=3, epochs=3, strategy="packed", random_state=7)
-    first = BaggedKerasClassifier(dense_classifier, **params).fit(X, y).predict_proba(X)
-    second = BaggedKerasClassifier(dense_classifier, **params).fit(X, y).predict_proba(X)
-    np.testing.assert_array_equal(first, second)
+def _early_stopping():
+    return [keras.callbacks.EarlyStopping(monitor="loss", patience=1)]
 
 
-def test_packing_falls_back_clearly_when_it_cannot_express_the_fit(data, caplog):
+WATCHED = dict(n_estimators=2, epochs=2, random_state=0)
+
+
+@shared_fixture
+def watched(data):
+    """Members with a user's callback under strategy="auto"; callbacks watch one member."""
     X, y = data
-    params = dict(
-        n_estimators=2, epochs=2, random_state=0,
-        callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=1)],
-    )  # fmt: skip
+    return BaggedKerasClassifier(
+        dense_classifier, strategy="auto", callbacks=_early_stopping(), **WATCHED
+    ).fit(X, y)
+
+
+def test_packing_falls_back_clearly_when_it_cannot_express_the_fit(data, watched, caplog):
+    X, y = data
     with caplog.at_level(logging.WARNING, logger="sk_kerasbag"):
-        packed = BaggedKerasClassifier(dense_classifier, strategy="packed", **params).fit(X, y)
+        packed = BaggedKerasClassifier(
+            dense_classifier, strategy="packed", callbacks=_early_stopping(), **WATCHED
+        ).fit(X, y)
     assert "strategy='packed' is not possible here (callbacks" in caplog.text
-    sequential = BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
-    np.testing.assert_array_equal(packed.predict_proba(X), sequential.predict_proba(X))
+    # The members of a fit one by one.
+    assert watched.fit_strategy_ == "sequential"
+    np.testing.assert_array_equal(packed.predict_proba(X), watched.predict_proba(X))
 
 
 def test_packed_members_have_their_own_dropout_streams(data):
@@ -188,12 +238,11 @@ def test_packing_names_why_members_cannot_train_vectorised(data, caplog, tmp_pat
     # eagerly is never traced.
     X, y = data
     params = dict(n_estimators=2, epochs=3, strategy="packed", random_state=0)
+    run = dict(save_dir=tmp_path / "run", **params)
     with caplog.at_level(logging.INFO, logger="sk_kerasbag"):
-        clf = BaggedKerasClassifier(host_roundtrip_classifier, **params).fit(X, y)
+        clf = BaggedKerasClassifier(host_roundtrip_classifier, **run).fit(X, y)
     # Reloaded from its run folder, an ensemble says how it was trained, fallback
     # included (nothing is traced then to find out).
-    run = dict(save_dir=tmp_path / "run", **params)
-    BaggedKerasClassifier(host_roundtrip_classifier, **run).fit(X, y)
     reloaded = BaggedKerasClassifier(host_roundtrip_classifier, resume=True, **run).fit(X, y)
     assert reloaded.fit_strategy_ == clf.fit_strategy_
     if ON_JAX:
@@ -221,24 +270,20 @@ def test_packing_names_why_members_cannot_train_vectorised(data, caplog, tmp_pat
     assert reason in caplog.text
 
 
-def test_auto_strategy_packs_only_members_that_train_vectorised(data):
+def test_auto_strategy_packs_only_members_that_train_vectorised(data, watched):
     X, y = data
     params = dict(n_estimators=2, epochs=1, strategy="auto", random_state=0)
     clf = BaggedKerasClassifier(dense_classifier, **params).fit(X, y)
     assert clf.fit_strategy_ == ("vectorised" if ON_JAX else "sequential")
     # User callbacks watch one member at a time: never packed.
-    watched = BaggedKerasClassifier(
-        dense_classifier, callbacks=[keras.callbacks.TerminateOnNaN()], **params
-    ).fit(X, y)
-    assert watched.fit_strategy_ == "sequential"
+    assert watched.strategy == "auto" and watched.fit_strategy_ == "sequential"
 
 
-def test_members_predict_at_once_as_each_would_alone(data):
+def test_members_predict_at_once_as_each_would_alone(data, packed_and_sequential):
     from sk_kerasbag._members import predict_rows
 
-    X, y = data
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=3, epochs=1, random_state=0)
-    clf.fit(X, y)
+    X, _ = data
+    _, clf = packed_and_sequential
     together = clf.member_predictions(X)
     for member, output in zip(clf.estimators_, together):
         np.testing.assert_allclose(output, predict_rows(member, X, 256), rtol=1e-5, atol=1e-6)
@@ -279,20 +324,12 @@ def test_other_threads_drawing_random_numbers_do_not_change_the_members(data):
     np.testing.assert_array_equal(busy.member_predictions(X), quiet.member_predictions(X))
 
 
-@uses_sequential_pair
-def test_threads_of_one_process_train_the_same_members(data, sequential_pair):
-    X, y = data
-    with joblib.parallel_config(backend="threading"):
-        threaded = BaggedKerasClassifier(dense_classifier, n_jobs=2, **PAIR).fit(X, y)
-    np.testing.assert_array_equal(
-        threaded.member_predictions(X), sequential_pair.member_predictions(X)
-    )
-
-
-@uses_sequential_pair
-def test_seeding_is_immune_to_draws_made_by_set_random_seed(data, sequential_pair, monkeypatch):
-    # Under JAX, keras.utils.set_random_seed's first call imports TensorFlow,
-    # and that import draws from Python's and NumPy's global generators.
+def test_threads_of_one_process_train_the_same_members_whatever_set_random_seed_draws(
+    data, sequential_pair, monkeypatch
+):
+    # Threads seed one at a time, through the same seeding as a sequential fit. Under
+    # JAX, keras.utils.set_random_seed's first call imports TensorFlow, and that
+    # import draws from Python's and NumPy's global generators: here it always draws.
     X, y = data
     set_random_seed = keras.utils.set_random_seed
 
@@ -301,18 +338,18 @@ def test_seeding_is_immune_to_draws_made_by_set_random_seed(data, sequential_pai
         random.random(), np.random.random()
 
     monkeypatch.setattr(keras.utils, "set_random_seed", seed_then_draw)
-    drawn = BaggedKerasClassifier(dense_classifier, **PAIR).fit(X, y)
+    with joblib.parallel_config(backend="threading"):
+        threaded = BaggedKerasClassifier(dense_classifier, n_jobs=2, **PAIR).fit(X, y)
     np.testing.assert_array_equal(
-        drawn.member_predictions(X), sequential_pair.member_predictions(X)
+        threaded.member_predictions(X), sequential_pair.member_predictions(X)
     )
 
 
-def test_members_train_on_a_dask_cluster(data, tmp_path, monkeypatch):
+def test_members_train_on_a_dask_cluster(data, sequential_pair, tmp_path, monkeypatch):
     X, y = data
     log = tmp_path / "builds.txt"
-    params = dict(n_estimators=2, epochs=2, random_state=0, model__log=str(log))
-    sequential = BaggedKerasClassifier(pid_logging_classifier, **params).fit(X, y)
-    log.unlink()
+    # pid_logging_classifier builds dense_classifier: the members of sequential_pair.
+    params = dict(model__log=str(log), **PAIR)
     # Worker processes must import the test builders, as joblib's loky workers can.
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))
     with (
@@ -329,7 +366,9 @@ def test_members_train_on_a_dask_cluster(data, tmp_path, monkeypatch):
     assert builders[0] == os.getpid() and len(builders) == 3
     assert os.getpid() not in builders[1:]
     # The same members as trained one after another here.
-    np.testing.assert_array_equal(on_dask.member_predictions(X), sequential.member_predictions(X))
+    np.testing.assert_array_equal(
+        on_dask.member_predictions(X), sequential_pair.member_predictions(X)
+    )
 
 
 def test_packed_members_train_from_image_folders_and_augmented_batches(tmp_path):
@@ -363,37 +402,35 @@ def test_packed_members_train_from_image_folders_and_augmented_batches(tmp_path)
     assert augmented.set_params(tta=2).predict_proba(X).shape == (40, 2)
 
 
-def test_packed_members_validate_on_user_validation_data(data):
-    X, y = data
-    clf = BaggedKerasClassifier(
-        dense_classifier, n_estimators=2, epochs=3, strategy="packed", random_state=0
-    ).fit(X[:200], y[:200], validation_data=(X[200:], y[200:]))
-    for member, history in zip(clf.estimators_, clf.histories_):
-        assert len(history["val_loss"]) == 3
-        loss = member.evaluate(X[200:], y[200:], verbose=0, return_dict=True)["loss"]
-        np.testing.assert_allclose(loss, min(history["val_loss"]), rtol=1e-4)
-
-
 _ORPHANING_FIT = """
 import os, signal, sys, threading, time
 from pathlib import Path
 from sk_kerasbag import BaggedKerasClassifier
-from tests.builders import pid_logging_classifier, three_class_rows
+from tests.builders import MarksTraining, pid_logging_classifier, three_class_rows
 
-log = Path(sys.argv[1])
+log, training = Path(sys.argv[1]), Path(sys.argv[2])
 
 def kill_when_workers_train():
-    while len(log.read_text().split()) < 3 if log.exists() else True:  # probe + 2 workers
-        time.sleep(0.05)
-    time.sleep(2)  # both are inside their members' fit
+    # Each worker marks its member's first training batch: once both have, both
+    # are inside their members' fit.
+    while len(list(training.iterdir())) < 2:
+        time.sleep(0.01)
     os.kill(os.getpid(), signal.SIGKILL)
 
 threading.Thread(target=kill_when_workers_train, daemon=True).start()
 X, y = three_class_rows(120)
 BaggedKerasClassifier(
-    pid_logging_classifier, n_estimators=2, n_jobs=2, epochs=100_000, model__log=str(log)
+    pid_logging_classifier, n_estimators=2, n_jobs=2, epochs=10**9, model__log=str(log),
+    callbacks=[MarksTraining(training)],
 ).fit(X, y)
 """
+
+# How long the workers of a killed fit may take to stop. Their watch looks at
+# the parent every 0.5 s and ends the process at once (about 1 s here, idle or
+# loaded): 120 s leaves a slow or busy machine two orders of magnitude, while a
+# worker without a watch trains its 10**9 epochs for days (an epoch takes
+# milliseconds), so it is still running then and fails the test, which kills it.
+WORKERS_STOP_WITHIN_S = 120
 
 
 def _running(pid: int) -> bool:
@@ -416,10 +453,11 @@ def test_workers_of_a_killed_fit_stop_soon_after_it(tmp_path):
     import subprocess
     import sys
 
-    log, output = tmp_path / "pids.txt", tmp_path / "output.txt"
+    log, output, training = tmp_path / "pids.txt", tmp_path / "output.txt", tmp_path / "training"
+    training.mkdir()
     with open(output, "w") as handle:  # not a pipe: orphaned workers would hold it open
         killed = subprocess.run(
-            [sys.executable, "-c", _ORPHANING_FIT, str(log)],
+            [sys.executable, "-c", _ORPHANING_FIT, str(log), str(training)],
             cwd=Path(__file__).parents[1],
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
             stdout=handle,
@@ -429,10 +467,16 @@ def test_workers_of_a_killed_fit_stop_soon_after_it(tmp_path):
     assert killed.returncode == -9, output.read_text()[-2000:]
     parent, *workers = [int(pid) for pid in log.read_text().split()]
     assert len(workers) == 2 and parent not in workers
-    deadline = time.monotonic() + 20
+    # Killed while both workers were training (each marked its member's first batch).
+    assert sorted(int(mark.name) for mark in training.iterdir()) == sorted(workers)
+    start = time.monotonic()
+    deadline = start + WORKERS_STOP_WITHIN_S
     while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.1)
     still = [pid for pid in workers if _running(pid)]
     for pid in still:  # leave no stray process behind, whatever the outcome
         os.kill(pid, 9)
-    assert still == [], "workers still training 20 s after their fit was killed"
+    assert still == [], (
+        f"workers still training {WORKERS_STOP_WITHIN_S} s after their fit was killed"
+    )
+    print(f"workers stopped {time.monotonic() - start:.1f} s after their fit was killed")

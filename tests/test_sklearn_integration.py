@@ -20,6 +20,7 @@ from sk_kerasbag import (
 
 from .builders import dense_classifier, dense_regressor
 from .marks import worker_processes
+from .shared import shared_fixture
 
 FAST = dict(epochs=3, batch_size=32, random_state=0)
 ONE, TWO = dict(n_estimators=1, **FAST), dict(n_splits=2, **FAST)
@@ -31,21 +32,48 @@ def clf_data():
     return X * 10 + 3, y
 
 
-def test_pipeline(clf_data):
+@pytest.fixture(scope="module")
+def reg_data():
+    X, y = make_regression(n_samples=100, n_features=4, noise=1.0, random_state=0)
+    return X, y / y.std()
+
+
+# Fitted once for the tests that read them: test_pipeline scores the pipeline and
+# test_joblib_round_trip pickles its ensemble; the stacker's fitted K-fold base is
+# the other ensemble that test_joblib_round_trip pickles.
+@shared_fixture
+def pipe(clf_data):
     X, y = clf_data
-    pipe = make_pipeline(
-        StandardScaler(), BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST)
-    )
-    pipe.fit(X, y)
+    return make_pipeline(
+        StandardScaler(),
+        BaggedKerasClassifier(dense_classifier, n_estimators=2, oob_score=True, **FAST),
+    ).fit(X, y)
+
+
+@shared_fixture
+def stacked_regressor(reg_data):
+    return StackingRegressor(
+        [
+            ("bag", BaggedKerasRegressor(dense_regressor, n_estimators=1, **FAST)),
+            ("kfold", KFoldKerasRegressor(dense_regressor, n_splits=2, **FAST)),
+        ],
+        final_estimator=LinearRegression(),
+        cv=2,
+    ).fit(*reg_data)
+
+
+def test_pipeline(clf_data, pipe):
+    X, y = clf_data
     assert pipe.score(X, y) > 0.7
     assert pipe.predict_proba(X).shape == (len(X), 2)
 
 
 @worker_processes
 def test_grid_search_over_model_params_in_worker_processes(clf_data):
+    # One member per candidate: what is checked is the search, not the ensembles.
     X, y = clf_data
     search = GridSearchCV(
-        KFoldKerasClassifier(dense_classifier, n_splits=2, **FAST),
+        BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST),
         {"model__hidden": [2, 16]},
         cv=2,
         n_jobs=2,
@@ -68,26 +96,14 @@ def test_stacking_classifier(clf_data):
     assert stack.score(X, y) > 0.7
 
 
-def test_stacking_regressor():
-    X, y = make_regression(n_samples=100, n_features=4, noise=1.0, random_state=0)
-    y = y / y.std()
-    stack = StackingRegressor(
-        [
-            ("bag", BaggedKerasRegressor(dense_regressor, n_estimators=1, **FAST)),
-            ("kfold", KFoldKerasRegressor(dense_regressor, n_splits=2, **FAST)),
-        ],
-        final_estimator=LinearRegression(),
-        cv=2,
-    ).fit(X, y)
-    assert stack.score(X, y) > 0.5
+def test_stacking_regressor(reg_data, stacked_regressor):
+    assert stacked_regressor.score(*reg_data) > 0.5
 
 
 def test_calibrated_classifier(clf_data):
     X, y = clf_data
     calibrated = CalibratedClassifierCV(
-        make_pipeline(
-            StandardScaler(), BaggedKerasClassifier(dense_classifier, n_estimators=2, **FAST)
-        ),
+        make_pipeline(StandardScaler(), BaggedKerasClassifier(dense_classifier, **ONE)),
         cv=2,
     ).fit(X, y)
     proba = calibrated.predict_proba(X)
@@ -95,18 +111,14 @@ def test_calibrated_classifier(clf_data):
     assert calibrated.score(X, y) > 0.7
 
 
-@pytest.mark.parametrize(
-    "estimator",
-    [
-        BaggedKerasClassifier(dense_classifier, n_estimators=2, oob_score=True, **FAST),
-        KFoldKerasRegressor(dense_regressor, n_splits=2, **FAST),
-    ],
-    ids=["bagged-classifier", "kfold-regressor"],
-)
-def test_joblib_round_trip(estimator, clf_data, tmp_path):
-    X, y = clf_data
-    X = StandardScaler().fit_transform(X)
-    estimator.fit(X, y)
+@pytest.mark.parametrize("kind", ["bagged-classifier", "kfold-regressor"])
+def test_joblib_round_trip(kind, clf_data, reg_data, pipe, stacked_regressor, tmp_path):
+    if kind == "bagged-classifier":  # the pipeline's ensemble, on the rows its scaler gives it
+        estimator, X = pipe[-1], pipe[0].transform(clf_data[0])
+        assert isinstance(estimator, BaggedKerasClassifier) and estimator.oob_score
+    else:  # the stacker's K-fold base, refitted on all rows
+        estimator, X = stacked_regressor.estimators_[1], reg_data[0]
+        assert isinstance(estimator, KFoldKerasRegressor)
     path = tmp_path / "ensemble.joblib"
     joblib.dump(estimator, path)
     loaded = joblib.load(path)

@@ -1,5 +1,6 @@
 """oof_predict, and the stacking example built on it."""
 
+import copy
 import importlib.util
 import warnings
 from pathlib import Path
@@ -37,6 +38,7 @@ from sk_kerasbag.stacking import _majority_vote
 
 from .builders import dense_classifier, dense_regressor, pid_logging_classifier
 from .marks import backend_independent, worker_processes
+from .shared import shared_fixture
 
 FAST = dict(epochs=2, batch_size=32, random_state=0)
 
@@ -48,6 +50,14 @@ def iris():
     return X[order][:120], y[order][:120], X[order][120:]
 
 
+@shared_fixture
+def kfold(iris):
+    """A three-fold Keras ensemble fitted on the iris rows, for the tests of cv="prefit"."""
+    X, y, _ = iris
+    return KFoldKerasClassifier(dense_classifier, n_splits=3, **FAST).fit(X, y)
+
+
+@backend_independent
 @pytest.mark.parametrize(
     "method", ["predict_proba", "predict", "decision_function", "predict_log_proba"]
 )
@@ -59,6 +69,7 @@ def test_oof_train_equals_cross_val_predict(iris, method, cv):
     assert_array_equal(oof, cross_val_predict(model, X, y, cv=cv, method=method))
 
 
+@backend_independent
 def test_groups_and_fit_params_are_passed_as_cross_val_predict_does(iris):
     X, y, X_test = iris
     groups = np.arange(len(X)) % 6
@@ -79,6 +90,7 @@ def test_groups_and_fit_params_are_passed_as_cross_val_predict_does(iris):
     assert_array_equal(oof, expected)
 
 
+@backend_independent
 def test_test_predictions_are_the_mean_of_the_fold_models(iris):
     X, y, X_test = iris
     cv = StratifiedKFold(3)
@@ -91,6 +103,7 @@ def test_test_predictions_are_the_mean_of_the_fold_models(iris):
     assert_allclose(test.sum(axis=1), 1.0)
 
 
+@backend_independent
 @worker_processes
 def test_without_test_rows_and_in_parallel(iris):
     X, y, X_test = iris
@@ -103,6 +116,7 @@ def test_without_test_rows_and_in_parallel(iris):
     assert_allclose(parallel[1], oof_predict(model, X, y, X_test)[1])
 
 
+@backend_independent
 def test_regressor_predictions():
     X, y = make_regression(n_samples=60, n_features=4, noise=1.0, random_state=0)
     oof, test, folds = oof_predict(
@@ -113,6 +127,7 @@ def test_regressor_predictions():
     assert_allclose(test, np.mean(folds, axis=0))
 
 
+@backend_independent
 def test_classifier_labels_are_voted():
     assert_array_equal(
         _majority_vote([np.array([1, 2, 0]), np.array([1, 0, 2]), np.array([3, 0, 2])]), [1, 0, 2]
@@ -131,9 +146,8 @@ def test_keras_ensemble_equals_cross_val_predict(iris):
     assert test.shape == (len(X_test), 3)
 
 
-def test_prefit_kfold_ensemble_reuses_its_folds(iris):
+def test_prefit_kfold_ensemble_reuses_its_folds(iris, kfold):
     X, y, X_test = iris
-    kfold = KFoldKerasClassifier(dense_classifier, n_splits=3, **FAST).fit(X, y)
     oof, test, folds = oof_predict(kfold, X, y, X_test, cv="prefit", return_fold_predictions=True)
     assert_array_equal(oof, kfold.oof_proba_)
     assert_allclose(test, kfold.predict_proba(X_test))
@@ -160,20 +174,18 @@ def test_prefit_warns_when_test_predictions_use_other_tta():
 def test_prefit_kfold_regressor():
     X, y = make_regression(n_samples=60, n_features=4, random_state=0)
     y = y / y.std()
-    kfold = KFoldKerasRegressor(dense_regressor, n_splits=3, **FAST).fit(X[:50], y[:50])
+    kfold = KFoldKerasRegressor(dense_regressor, n_splits=2, **FAST).fit(X[:50], y[:50])
     oof, test = oof_predict(kfold, X[:50], y[:50], X[50:], cv="prefit", method="predict")
     assert_array_equal(oof, kfold.oof_prediction_)
     assert_allclose(test, kfold.predict(X[50:]), rtol=1e-5)
 
 
-def test_prefit_errors(iris):
+def test_prefit_errors(iris, kfold):
     X, y, X_test = iris
     with pytest.raises(TypeError, match='cv="prefit" needs a fitted KFoldKerasClassifier'):
         oof_predict(LogisticRegression(), X, y, cv="prefit")
-    kfold = KFoldKerasClassifier(dense_classifier, n_splits=2, **FAST)
     with pytest.raises(Exception, match="not fitted"):
-        oof_predict(kfold, X, y, cv="prefit")
-    kfold.fit(X, y)
+        oof_predict(clone(kfold), X, y, cv="prefit")
     with pytest.raises(ValueError, match="X has 20 rows, but the estimator was fitted on 120"):
         oof_predict(kfold, X[:20], y[:20], cv="prefit")
     with pytest.raises(ValueError, match="has no decision_function"):
@@ -183,9 +195,8 @@ def test_prefit_errors(iris):
     assert kfold.oof_proba_.sum() > 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an augmentation that moves nothing adds no passes
-        oof_predict(
-            kfold.set_params(augmentation={"rescale": 1.0}, tta=2), X, y, X_test, cv="prefit"
-        )
+        changed = copy.copy(kfold).set_params(augmentation={"rescale": 1.0}, tta=2)
+        oof_predict(changed, X, y, X_test, cv="prefit")
 
 
 def test_prefit_needs_folds_that_partition_the_rows(iris):
@@ -199,6 +210,7 @@ def test_prefit_needs_folds_that_partition_the_rows(iris):
         oof_predict(kfold, X, y, cv="prefit")
 
 
+@backend_independent
 def test_method_is_checked_before_any_fold_trains():
     X, y = make_regression(n_samples=30, n_features=3, random_state=0)
     with pytest.raises(ValueError, match=r"Ridge has no predict_proba\(\)"):
@@ -207,6 +219,7 @@ def test_method_is_checked_before_any_fold_trains():
         oof_predict(Ridge(), X, y, method="predict_probas")
 
 
+@backend_independent
 def test_multilabel_targets_as_cross_val_predict():
     X, Y = make_multilabel_classification(n_samples=60, n_classes=3, random_state=0)
     model = OneVsRestClassifier(LogisticRegression(max_iter=500))
@@ -215,6 +228,7 @@ def test_multilabel_targets_as_cross_val_predict():
     assert test.shape == (10, 3)
 
 
+@backend_independent
 def test_cv_must_partition_the_rows(iris):
     X, y, _ = iris
     with pytest.raises(ValueError, match="partition the rows"):
@@ -253,6 +267,7 @@ def test_stacking_example_is_within_one_point_of_its_best_base_model():
 SKLEARN_BASES = [("lr", LogisticRegression(max_iter=500)), ("tree", DecisionTreeClassifier(max_depth=3, random_state=0))]  # noqa: E501
 
 
+@backend_independent
 @pytest.mark.parametrize("cv", [3, KFold(4, shuffle=True, random_state=1)], ids=["int", "KFold"])
 @pytest.mark.parametrize("passthrough", [False, True])
 def test_without_a_kfold_base_the_stackers_are_scikit_learns(iris, cv, passthrough):
@@ -279,19 +294,19 @@ def test_a_kfold_base_trains_once_on_the_stackers_folds(iris, tmp_path):
     stacker = OOFStackingClassifier(
         [("kfold", kfold), ("lr", LogisticRegression(max_iter=500))],
         final_estimator=LogisticRegression(C=0.5, max_iter=500),
-        cv=3,
+        cv=2,
     ).fit(X, y)
-    # One throw-away build and three fold members. StackingClassifier would fit the
-    # base (n_splits=5: 1 + 5 builds) on every row and once per fold: 24 builds.
-    assert len(log.read_text().split()) == 1 + 3
+    # One throw-away build and two fold members. StackingClassifier would fit the
+    # base (n_splits=5: 1 + 5 builds) on every row and once per fold: 18 builds.
+    assert len(log.read_text().split()) == 1 + 2
     fitted = stacker.named_estimators_["kfold"]
-    assert fitted is stacker.estimators_[0] and len(fitted.estimators_) == 3
-    for (train, test), (train_cv, test_cv) in zip(fitted.folds_, StratifiedKFold(3).split(X, y)):
+    assert fitted is stacker.estimators_[0] and len(fitted.estimators_) == 2
+    for (train, test), (train_cv, test_cv) in zip(fitted.folds_, StratifiedKFold(2).split(X, y)):
         assert_array_equal(test, test_cv)
         assert_array_equal(train, train_cv)
     # The final estimator learned from the K-fold ensemble's own out-of-fold probabilities...
     linear_oof = cross_val_predict(
-        LogisticRegression(max_iter=500), X, y, cv=StratifiedKFold(3), method="predict_proba"
+        LogisticRegression(max_iter=500), X, y, cv=StratifiedKFold(2), method="predict_proba"
     )
     features = np.hstack([fitted.oof_proba_, linear_oof])
     expected = LogisticRegression(C=0.5, max_iter=500).fit(features, y)
@@ -310,7 +325,9 @@ def test_the_stackers_follow_scikit_learns_conventions(iris):
     )
     assert clone(stacker).get_params()["kfold__epochs"] == 2
     assert "final_estimator" in stacker.get_params()
-    search = GridSearchCV(stacker, {"kfold__epochs": [1, 2]}, cv=2).fit(X, y)
+    # One split (not two) is enough to route the nested parameter: 3 stacker fits, not 5.
+    one_split = ShuffleSplit(1, test_size=0.5, random_state=0)
+    search = GridSearchCV(stacker, {"kfold__epochs": [1, 2]}, cv=one_split).fit(X, y)
     assert search.best_params_["kfold__epochs"] in (1, 2)
     assert search.best_estimator_.named_estimators_["kfold"].epochs in (1, 2)
     with pytest.raises(ValueError, match='cv="prefit" is'):
@@ -323,6 +340,7 @@ def test_the_stackers_follow_scikit_learns_conventions(iris):
     assert len(fitted.estimators_) == 2 and reg.predict(X).shape == (len(X),)
 
 
+@backend_independent
 @pytest.mark.parametrize(
     "estimator, check",
     [

@@ -1,5 +1,6 @@
 """2-D targets: one-hot y as classes, multilabel y with sigmoid heads, multi-output regression."""
 
+import copy
 import pickle
 
 import keras
@@ -26,6 +27,8 @@ from sk_kerasbag import (
 from sk_kerasbag.stacking import _majority_vote
 
 from .builders import dense_classifier, dense_regressor, three_class_rows
+from .marks import backend_independent
+from .shared import shared_fixture
 
 TINY = dict(epochs=1, batch_size=16, random_state=0)
 # dense_classifier with one sigmoid unit per label: the head a multilabel y needs.
@@ -45,6 +48,23 @@ def rows():
     return X, labels, one_hot, multilabel
 
 
+@shared_fixture
+def one_hot_and_labels(rows):
+    """A K-fold classifier fitted on one-hot y, and its twin fitted on the same labels."""
+    X, labels, one_hot, _ = rows
+    params = dict(n_splits=2, class_weight="balanced", **TINY)
+    clf = KFoldKerasClassifier(dense_classifier, **params).fit(X, one_hot)
+    return clf, KFoldKerasClassifier(dense_classifier, **params).fit(X, labels)
+
+
+@shared_fixture
+def multilabel_kfold(rows):
+    """A K-fold classifier with sigmoid heads fitted on the multilabel y, ready to grow."""
+    X, _, _, multilabel = rows
+    clf = KFoldKerasClassifier(dense_classifier, n_splits=2, warm_start=True, **SIGMOID, **TINY)
+    return clf.fit(X, multilabel)  # stratify=True (the default): StratifiedKFold would refuse y
+
+
 def assert_same_folds(a, b):
     assert len(a) == len(b)
     for (a_train, a_test), (b_train, b_test) in zip(a, b):
@@ -55,11 +75,9 @@ def assert_same_folds(a, b):
 # -- one-hot y ---------------------------------------------------------------------
 
 
-def test_one_hot_y_trains_on_its_classes_and_predicts_one_hot_rows(rows):
+def test_one_hot_y_trains_on_its_classes_and_predicts_one_hot_rows(rows, one_hot_and_labels):
     X, labels, one_hot, _ = rows
-    params = dict(n_splits=3, class_weight="balanced", **TINY)
-    clf = KFoldKerasClassifier(dense_classifier, **params).fit(X, one_hot)
-    twin = KFoldKerasClassifier(dense_classifier, **params).fit(X, labels)
+    clf, twin = one_hot_and_labels
 
     np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
     # The members trained on the class codes: stratified folds, balanced weights and
@@ -77,7 +95,7 @@ def test_one_hot_y_trains_on_its_classes_and_predicts_one_hot_rows(rows):
 
 def test_one_hot_y_with_a_categorical_loss_and_its_validation_data(rows):
     X, labels, one_hot, multilabel = rows
-    params = dict(n_estimators=2, model__loss="categorical_crossentropy", **TINY)
+    params = dict(n_estimators=1, model__loss="categorical_crossentropy", **TINY)
     # Integer one-hot rows come back as integers.
     one_hot = one_hot.astype(np.int64)
     clf = BaggedKerasClassifier(dense_classifier, oob_score=True, **params)
@@ -95,6 +113,7 @@ def test_one_hot_y_with_a_categorical_loss_and_its_validation_data(rows):
         clone(clf).fit(X, labels, validation_data=(X[:10], one_hot[:10]))
 
 
+@backend_independent  # the vote of predictions, no model
 def test_one_hot_rows_are_voted_on_as_classes():
     # Three folds naming three classes: column by column that is a row of zeros.
     folds = [np.eye(3, dtype=np.float32)[[k, 1]] for k in (2, 0, 1)]
@@ -106,13 +125,14 @@ def test_one_hot_rows_are_voted_on_as_classes():
 # -- multilabel y ------------------------------------------------------------------
 
 
-def test_multilabel_y_averages_per_label_probabilities_and_folds_unstratified(rows):
+def test_multilabel_y_averages_per_label_probabilities_and_folds_unstratified(
+    rows, multilabel_kfold
+):
     X, _, _, multilabel = rows
-    clf = KFoldKerasClassifier(dense_classifier, n_splits=3, **SIGMOID, **TINY)
-    clf.fit(X, multilabel)  # stratify=True (the default): StratifiedKFold would refuse y
+    clf = multilabel_kfold
     # The folds of a shuffled KFold, seeded by the first draw from random_state.
     seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
-    assert_same_folds(clf.folds_, list(KFold(3, shuffle=True, random_state=seed).split(X)))
+    assert_same_folds(clf.folds_, list(KFold(2, shuffle=True, random_state=seed).split(X)))
     np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
 
     proba = clf.predict_proba(X)
@@ -183,20 +203,13 @@ def test_multilabel_rows_weighted_to_one_label_set_still_train(rows):
 # -- clone, pickle, save/load, warm start, packing, oof_predict --------------------
 
 
-@pytest.mark.parametrize("kind", ["one-hot", "multilabel"])
-def test_two_d_classifier_targets_survive_copies_saving_growth_and_oof_predict(
-    rows, kind, tmp_path
-):
-    X, _, one_hot, multilabel = rows
-    y, params = (one_hot, {}) if kind == "one-hot" else (multilabel, SIGMOID)
-    clf = KFoldKerasClassifier(dense_classifier, n_splits=2, warm_start=True, **params, **TINY)
-    clf.fit(X, y)
+def _check_copies_saving_and_oof_predict(clf, X, y, kind, tmp_path):
     assert clone(clf).get_params() == clf.get_params()
-    for copy in (pickle.loads(pickle.dumps(clf)), _saved_and_loaded(clf, tmp_path)):
-        np.testing.assert_array_equal(copy.predict(X), clf.predict(X))
-        np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
-        assert copy.predict(X).dtype == clf.predict(X).dtype
-        assert copy.score(X, y) == clf.score(X, y)
+    for copied in (pickle.loads(pickle.dumps(clf)), _saved_and_loaded(clf, tmp_path)):
+        np.testing.assert_array_equal(copied.predict(X), clf.predict(X))
+        np.testing.assert_array_equal(copied.predict_proba(X), clf.predict_proba(X))
+        assert copied.predict(X).dtype == clf.predict(X).dtype
+        assert copied.score(X, y) == clf.score(X, y)
 
     # cv="prefit": the out-of-fold predictions in the form of y.
     oof, test = oof_predict(clf, X, y, X[:8], cv="prefit", method="predict")
@@ -208,12 +221,24 @@ def test_two_d_classifier_targets_survive_copies_saving_growth_and_oof_predict(
     else:
         np.testing.assert_array_equal(oof, (clf.oof_proba_ > 0.5).astype(int))
 
-    if kind == "one-hot":  # its members train on class codes, as a warm fit on labels does
-        return
+
+def test_one_hot_targets_survive_copies_saving_and_oof_predict(
+    rows, one_hot_and_labels, tmp_path
+):
+    X, _, one_hot, _ = rows
+    # No growth: its members train on class codes, as a warm fit on labels does.
+    _check_copies_saving_and_oof_predict(one_hot_and_labels[0], X, one_hot, "one-hot", tmp_path)
+
+
+def test_multilabel_targets_survive_copies_saving_growth_and_oof_predict(
+    rows, multilabel_kfold, tmp_path
+):
+    X, _, _, multilabel = rows
+    _check_copies_saving_and_oof_predict(multilabel_kfold, X, multilabel, "multilabel", tmp_path)
     # A warm fit grows it as a cold fit of as many repeats would be.
-    clf.set_params(n_repeats=2).fit(X, y)
-    cold = KFoldKerasClassifier(dense_classifier, n_splits=2, n_repeats=2, **params, **TINY)
-    cold.fit(X, y)
+    clf = copy.deepcopy(multilabel_kfold).set_params(n_repeats=2).fit(X, multilabel)
+    cold = KFoldKerasClassifier(dense_classifier, n_splits=2, n_repeats=2, **SIGMOID, **TINY)
+    cold.fit(X, multilabel)
     assert len(clf.estimators_) == 4
     np.testing.assert_allclose(clf.predict_proba(X), cold.predict_proba(X), atol=1e-6)
     np.testing.assert_allclose(clf.oof_proba_, cold.oof_proba_, atol=1e-6)
@@ -225,13 +250,11 @@ def _saved_and_loaded(estimator, tmp_path):
     return load(folder, custom_objects=CUSTOM)
 
 
-def test_a_saved_target_kind_is_checked_on_load(rows, tmp_path):
+def test_a_saved_target_kind_is_checked_on_load(multilabel_kfold, tmp_path):
     import json
 
-    X, _, _, multilabel = rows
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, **SIGMOID, **TINY)
     folder = tmp_path / "clf"
-    clf.fit(X, multilabel).save(folder)
+    multilabel_kfold.save(folder)
     assert load(folder, custom_objects=CUSTOM)._target_kind == "multilabel"
     manifest_path = folder / "estimator.json"
     manifest = json.loads(manifest_path.read_text())
@@ -275,15 +298,15 @@ def test_multi_output_regressors_keep_the_shape_of_y(rows, family, tmp_path):
     X = rows[0]
     y = np.c_[X[:, 0] + X[:, 1], 2 * X[:, 2] - X[:, 3]].astype(np.float32)
     if family == "bagging":
-        reg = BaggedKerasRegressor(dense_regressor, n_estimators=3, oob_score=True, **TINY)
+        reg = BaggedKerasRegressor(dense_regressor, n_estimators=2, oob_score=True, **TINY)
         heldout, score = "oob_prediction_", "oob_score_"
     else:
-        reg = KFoldKerasRegressor(dense_regressor, n_splits=3, **TINY)
+        reg = KFoldKerasRegressor(dense_regressor, n_splits=2, **TINY)
         heldout, score = "oof_prediction_", "oof_score_"
     reg.fit(X, y)
     predicted = reg.predict(X)
     assert reg.n_outputs_ == 2 and predicted.shape == (len(X), 2)
-    assert reg.member_predictions(X).shape == (3, len(X), 2)
+    assert reg.member_predictions(X).shape == (2, len(X), 2)
     assert getattr(reg, heldout).shape == (len(X), 2)
     assert reg.score(X, y) == pytest.approx(r2_score(y, predicted))  # uniform average
     held_out = getattr(reg, heldout)
@@ -298,8 +321,9 @@ def test_multi_output_regressors_keep_the_shape_of_y(rows, family, tmp_path):
 
 
 def test_scikit_learn_multi_output_regression_check():
+    # The check asks for the shape and type of predictions: one member gives them.
     for reg in (
-        BaggedKerasRegressor(dense_regressor, n_estimators=2, **TINY),
+        BaggedKerasRegressor(dense_regressor, n_estimators=1, **TINY),
         KFoldKerasRegressor(dense_regressor, n_splits=2, **TINY),
     ):
         check_regressor_multioutput(type(reg).__name__, reg)
@@ -316,11 +340,13 @@ def test_scikit_learn_multi_output_regression_check():
 def test_scikit_learns_multilabel_checks_pass_with_sigmoid_heads(check):
     # The classifiers declare multilabel support (tags); tests/test_sklearn_checks.py's
     # softmax builders cannot take it, so these run here, with the head it needs.
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=2, **SIGMOID, **TINY)
+    # They ask for the form of predictions, which one member gives as several do.
+    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, **SIGMOID, **TINY)
     assert clf.__sklearn_tags__().classifier_tags.multi_label
     check(type(clf).__name__, clf)
 
 
+@backend_independent  # refused with the target, before any model is built
 def test_balanced_class_weight_names_a_one_hot_column_without_rows(rows):
     X, labels, one_hot, _ = rows
     padded = np.hstack([one_hot, np.zeros((len(X), 1), dtype=one_hot.dtype)])

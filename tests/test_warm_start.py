@@ -1,18 +1,30 @@
 """warm_start: growing a fitted ensemble trains only the new members, as a cold fit would."""
 
+import copy
+
 import numpy as np
 import pytest
 
 from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier, KFoldKerasRegressor
 
 from .builders import dense_classifier, dense_regressor, three_class_rows
+from .shared import shared_fixture
 
 TINY = dict(epochs=1, batch_size=32, random_state=0)
+# The bagged ensembles grown here, with held-out rows of both kinds (out-of-bag, validation).
+BAGGED = dict(oob_score=True, validation_split=0.2, **TINY)
 
 
 @pytest.fixture(scope="module")
 def rows():
     return three_class_rows(60)
+
+
+@shared_fixture
+def cold(rows):
+    """A cold four-member fit: what a bagged ensemble grown to four members must equal."""
+    X, y = rows
+    return BaggedKerasClassifier(dense_classifier, n_estimators=4, **BAGGED).fit(X, y)
 
 
 def assert_same_members(grown, cold):
@@ -26,10 +38,9 @@ def assert_same_members(grown, cold):
             np.testing.assert_array_equal(grown.fit_statistics_[name], cold.fit_statistics_[name])
 
 
-def test_growing_a_bagged_ensemble_trains_only_new_members_and_equals_a_cold_fit(rows):
+def test_growing_a_bagged_ensemble_trains_only_new_members_and_equals_a_cold_fit(rows, cold):
     X, y = rows
-    params = dict(oob_score=True, validation_split=0.2, **TINY)
-    grown = BaggedKerasClassifier(dense_classifier, n_estimators=2, warm_start=True, **params)
+    grown = BaggedKerasClassifier(dense_classifier, n_estimators=2, warm_start=True, **BAGGED)
     first = grown.fit(X, y).estimators_[:]
     first_seconds = grown.fit_statistics_["seconds"].copy()
     assert grown.set_params(n_estimators=4).fit(X, y) is grown
@@ -38,7 +49,6 @@ def test_growing_a_bagged_ensemble_trains_only_new_members_and_equals_a_cold_fit
     np.testing.assert_array_equal(grown.fit_statistics_["seconds"][:2], first_seconds)
     np.testing.assert_array_equal(grown.fit_statistics_["member"], [1, 2, 3, 4])
 
-    cold = BaggedKerasClassifier(dense_classifier, n_estimators=4, **params).fit(X, y)
     assert_same_members(grown, cold)
     for rows_grown, rows_cold in zip(grown.estimators_samples_, cold.estimators_samples_):
         np.testing.assert_array_equal(rows_grown, rows_cold)
@@ -50,9 +60,9 @@ def test_growing_a_bagged_ensemble_trains_only_new_members_and_equals_a_cold_fit
 
 def test_growing_a_kfold_ensemble_by_repeats_equals_a_cold_repeated_fit(rows):
     X, y = rows
-    grown = KFoldKerasClassifier(dense_classifier, n_splits=3, warm_start=True, **TINY)
+    grown = KFoldKerasClassifier(dense_classifier, n_splits=2, warm_start=True, **TINY)
     grown.fit(X, y).set_params(n_repeats=2).fit(X, y)
-    cold = KFoldKerasClassifier(dense_classifier, n_splits=3, n_repeats=2, **TINY).fit(X, y)
+    cold = KFoldKerasClassifier(dense_classifier, n_splits=2, n_repeats=2, **TINY).fit(X, y)
     assert_same_members(grown, cold)
     for (train, test), (train_cold, test_cold) in zip(grown.folds_, cold.folds_):
         np.testing.assert_array_equal(train, train_cold)
@@ -79,35 +89,38 @@ def test_a_smaller_count_is_refused_and_the_same_count_trains_nothing(rows):
 
 
 def test_a_grown_run_folder_gains_the_new_members_and_resumes_as_the_grown_ensemble(
-    rows, tmp_path
+    rows, cold, tmp_path
 ):
+    # Grown from one member to two: a fit with save_dir shuffles the rows itself, so it
+    # equals only a cold fit with save_dir (not the shared one), which costs its members.
     X, y = rows
     run = tmp_path / "run"
     grown = BaggedKerasClassifier(
-        dense_classifier, n_estimators=2, warm_start=True, save_dir=run, **TINY
+        dense_classifier, n_estimators=1, warm_start=True, save_dir=run, **TINY
     ).fit(X, y)
-    grown.set_params(n_estimators=3).fit(X, y)
-    assert (run / "member_03.keras").is_file()
-    assert len((run / "statistics.csv").read_text().splitlines()) == 1 + 3 + 4  # + mean/std/...
-    cold = BaggedKerasClassifier(
-        dense_classifier, n_estimators=3, save_dir=tmp_path / "cold", **TINY
+    grown.set_params(n_estimators=2).fit(X, y)
+    assert (run / "member_02.keras").is_file()
+    assert len((run / "statistics.csv").read_text().splitlines()) == 1 + 2 + 4  # + mean/std/...
+    cold_saved = BaggedKerasClassifier(
+        dense_classifier, n_estimators=2, save_dir=tmp_path / "cold", **TINY
     ).fit(X, y)
-    assert_same_members(grown, cold)
-    # The folder now holds a three-member run: resuming it reloads all three, training none.
+    assert_same_members(grown, cold_saved)
+    # The folder now holds a two-member run: resuming it reloads both, training none.
     resumed = BaggedKerasClassifier(
-        dense_classifier, n_estimators=3, save_dir=run, resume=True, **TINY
+        dense_classifier, n_estimators=2, save_dir=run, resume=True, **TINY
     ).fit(X, y)
-    assert_same_members(resumed, cold)
+    assert_same_members(resumed, cold_saved)
     seconds = resumed.fit_statistics_["seconds"]
     np.testing.assert_array_equal(seconds, grown.fit_statistics_["seconds"])
 
-    elsewhere = BaggedKerasClassifier(dense_classifier, n_estimators=2, warm_start=True, **TINY)
-    elsewhere.fit(X, y).set_params(n_estimators=3, save_dir=tmp_path / "new")
+    # A fitted ensemble (saved nowhere) grown into a folder: no run there to add members to.
+    elsewhere = copy.deepcopy(cold)
+    elsewhere.set_params(warm_start=True, n_estimators=5, save_dir=tmp_path / "new")
     with pytest.raises(ValueError, match="holds no run"):
         elsewhere.fit(X, y)
 
 
-def test_a_packed_ensemble_grows_by_packed_members(rows):
+def test_a_packed_ensemble_grows_by_packed_members(rows, cold):
     X, y = rows
     packed = BaggedKerasClassifier(
         dense_classifier, n_estimators=2, strategy="packed", warm_start=True, **TINY
@@ -120,7 +133,7 @@ def test_a_packed_ensemble_grows_by_packed_members(rows):
         for now, then in zip(member.get_weights(), before):
             np.testing.assert_array_equal(now, then)
     # The new members have their own rows and seeds, those of a cold four-member fit.
-    cold = BaggedKerasClassifier(dense_classifier, n_estimators=4, **TINY)
-    cold.fit(X, y)
     assert packed._seeds == cold._seeds
+    for rows_packed, rows_cold in zip(packed.estimators_samples_, cold.estimators_samples_):
+        np.testing.assert_array_equal(rows_packed, rows_cold)
     assert np.isfinite(packed.predict_proba(X)).all()
