@@ -10,7 +10,8 @@ A run folder holds::
     member_01.json            written last: the member is finished (epochs, SHA-256 of its files)
     member_02.epoch-0003.keras, member_02.epoch-0003.npz, member_02.checkpoint.json
                               the last finished epoch of the member in training
-                              (``packed.*`` for a packed fit: every member at once)
+                              (``packed.*`` for a packed fit: the members it trains at
+                              once, which the JSON names; a grown run's new members)
     statistics.csv, statistics.json, statistics.txt
     .lock, .member_02.lock    held by the process using the run, or training that member
 
@@ -228,7 +229,7 @@ class RunFolder:
         return MemberFiles(self.path, f"member_{k + 1:02d}")
 
     def packed_checkpoints(self) -> CheckpointFiles:
-        """The checkpoints of a packed fit, which trains every member at once."""
+        """The checkpoint of a packed fit, which trains its unfinished members at once."""
         return CheckpointFiles(self.path, "packed")
 
     def write_statistics(self, table: dict[str, np.ndarray]) -> None:
@@ -342,6 +343,16 @@ class CheckpointFiles:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(self.folder / scalars.pop("model_file"))
         return scalars, read_arrays(self.folder / scalars.pop("arrays_file"))
+
+    def members(self) -> list[int] | None:
+        """The indices (from 0) of the members whose training is saved, or None.
+
+        None without a checkpoint, and for one written before they were
+        recorded (which continues with the members still unfinished).
+        """
+        if not self.path.is_file():
+            return None
+        return read_json(self.path).get("members")
 
     def drop(self) -> None:
         """Delete the checkpoint (once its training has finished)."""

@@ -78,6 +78,36 @@ def import_keras() -> ModuleType:
         return keras
 
 
+_generator_datasets_started = False
+
+
+def start_generator_datasets() -> None:
+    """Under TensorFlow, start tf.data's generator datasets once, leaving out the line that writes.
+
+    Keras feeds rows served batch by batch (``_batches.RowBatches``, which
+    every fit uses) through ``tf.data.Dataset.from_generator``, whose first
+    iterator in a process writes "Memory patch applied: M_TRIM_THRESHOLD=128
+    kb was set." to stderr: a start-up line like those of the import, only
+    mid-fit. It is written here, once, and left out like them.
+    """
+    global _generator_datasets_started
+    if _generator_datasets_started:
+        return
+    keras = import_keras()
+    with _lock:
+        if _generator_datasets_started:
+            return
+        _generator_datasets_started = True
+        if keras.backend.backend() != "tensorflow" or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+            return
+        import tensorflow as tf
+
+        with _start_up_lines_left_out():
+            spec = tf.TensorSpec((), tf.int32)
+            for _ in tf.data.Dataset.from_generator(lambda: iter((0,)), output_signature=spec):
+                pass
+
+
 @contextlib.contextmanager
 def _start_up_lines_left_out() -> Iterator[None]:
     try:

@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ._backend import start_generator_datasets
 from ._keras import keras
 
 __all__ = ["RowBatches", "SequenceBatches", "chunks", "fit_inputs", "in_memory"]
@@ -79,6 +80,7 @@ class RowBatches(keras.utils.PyDataset):
         # backend (they compete with the training step for the GIL and the
         # cores); TensorFlow prefetches batches on its own.
         super().__init__()
+        start_generator_datasets()  # so that Keras's first use of them writes nothing
         self.prepare, self.X, self.y, self.sample_weight = prepare, X, y, sample_weight
         self.batch_size, self.seed = batch_size, seed
         self.epoch = 0

@@ -246,6 +246,8 @@ class CheckpointStore(Protocol):
 
     def load(self, model: keras.Model) -> tuple[dict, dict] | None: ...
 
+    def members(self) -> list[int] | None: ...
+
     def drop(self) -> None: ...
 
 
@@ -323,6 +325,8 @@ class Checkpointing(keras.callbacks.Callback):
         scalars = {
             "epochs_done": epoch + 1,
             "stopped": bool(self.model.stop_training),
+            # Which members the state is of: a packed one continues only with them.
+            "members": [progress.index for progress in self.progress],
             "progress": records,
             "callbacks": callback_scalars,
         }

@@ -16,7 +16,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -234,23 +236,97 @@ def sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def check_hashes(folder: Path, expected: dict[str, str], what: str) -> None:
-    """Raise when a listed file is outside ``folder``, missing, or differs from its recorded hash.
+# What sha256() writes: 64 lower-case hexadecimal digits.
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
-    The hashes catch damage (a truncated copy, a changed byte), not a
-    deliberate edit: whoever can edit the files can edit their hashes too.
+
+def check_plain_file(path: Path, what: str) -> None:
+    """Raise ValueError unless ``path`` is a plain file of its folder, saying what it is instead.
+
+    Only plain files are read: a symbolic link could make a reader open a
+    file anywhere (its hash recorded beside it proves nothing of where it
+    points), and reading a FIFO would never end.
     """
+    try:
+        mode = path.lstat().st_mode  # lstat: the entry itself, not where a link points
+    except FileNotFoundError:
+        raise ValueError(f"{what} is incomplete: {path} is missing.") from None
+    if stat.S_ISLNK(mode):
+        raise ValueError(
+            f"{path} is a symbolic link, not a file of the folder; only plain files are "
+            "read, since a link could point anywhere."
+        )
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path} is a folder, not a file.")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a plain file (it is a FIFO, socket or device).")
+
+
+def check_hashes(
+    folder: Path,
+    expected: Any,
+    what: str,
+    record: Path | None = None,
+    files: list[str] | None = None,
+) -> None:
+    """Raise ValueError when the table of hashes or a file it lists is not as written.
+
+    Refused, each with a message naming the file and its problem: a table
+    that is absent or not a table of file names and SHA-256 digests; a name
+    outside ``folder``; with ``files``, a file of them without a hash or a
+    hash of another file; a listed file that is missing, a link, a folder or
+    not a plain file, or that differs from its recorded hash. The hashes
+    catch damage (a truncated copy, a changed byte), not a deliberate edit:
+    whoever can edit the files can edit their hashes too.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder the files are in.
+    expected : object
+        The table as read from ``record``: ``{file name: hex SHA-256}``.
+    what : str
+        What the files make up, such as ``"The saved estimator models/bag"``.
+    record : Path, optional
+        The file that holds the table, named in errors about the table
+        (``what`` is, without it).
+    files : list of str, optional
+        The names the table must cover, no more and no fewer.
+    """
+    holder = record or what
+    table = f"{holder}'s SHA-256 table ('sha256')"
+    if expected is None:
+        raise ValueError(
+            f"{holder} has no SHA-256 table ('sha256'), so its files cannot be checked."
+        )
     if not isinstance(expected, dict):
-        raise ValueError(f"{what}: its record of SHA-256 hashes is malformed.")
+        raise ValueError(
+            f"{table} is a {type(expected).__name__}, not a table of file names and their SHA-256."
+        )
     for name, digest in expected.items():
         if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
             raise ValueError(
-                f"{what} names the file {name!r}, which is not a file name in {folder}; "
+                f"{holder} names the file {name!r}, which is not a file name in {folder}; "
                 "files outside the folder are never read."
             )
+        if not (isinstance(digest, str) and _SHA256_HEX.fullmatch(digest)):
+            raise ValueError(
+                f"{table} gives {digest!r} for {name}, which is not a SHA-256 "
+                "(64 lower-case hexadecimal digits)."
+            )
+    if files is not None:
+        unchecked = [name for name in files if name not in expected]
+        if unchecked:
+            raise ValueError(f"{table} has no SHA-256 for {', '.join(unchecked)}.")
+        foreign = [name for name in expected if name not in files]
+        if foreign:
+            raise ValueError(
+                f"{table} lists {', '.join(foreign)}, beyond the files it must cover "
+                f"({', '.join(files)})."
+            )
+    for name, digest in expected.items():
         path = folder / name
-        if not path.is_file():
-            raise ValueError(f"{what} is incomplete: {path} is missing.")
+        check_plain_file(path, what)
         if sha256(path) != digest:
             raise ValueError(
                 f"{what} was modified: {path} does not match the SHA-256 recorded when "

@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import random
+import sys
 import warnings
 from typing import Any, Callable, Iterator
 
@@ -304,3 +306,30 @@ def stacking_method(name: str, estimator, method: str) -> str:
 def stacking_features(stacker, X, predictions: list):
     """The final estimator's input: the base models' predictions (and ``X``, with passthrough)."""
     return stacker._concatenate_predictions(X, predictions)
+
+
+# The frames warn_at_caller looks past: this package's, and scikit-learn's (its
+# wrapper of fit sits between a user's call and ours).
+_LIBRARY_FOLDERS = tuple(
+    os.path.dirname(os.path.abspath(path)) + os.sep
+    for path in (__file__, sys.modules["sklearn"].__file__)
+)
+
+
+def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointed at the first frame outside sk_kerasbag and scikit-learn.
+
+    Code that warns at different depths below the user's call (a function
+    called directly, or by ``fit`` and ``predict``) cannot give one
+    ``stacklevel``. Python 3.12's ``skip_file_prefixes`` does this; before
+    it, the frames are walked with the private ``sys._getframe``.
+    """
+    if sys.version_info >= (3, 12):
+        warnings.warn(message, category, skip_file_prefixes=_LIBRARY_FOLDERS)
+        return
+    frame, level = sys._getframe(1), 2  # stacklevel 2: the caller of this function
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        _LIBRARY_FOLDERS
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -329,13 +329,15 @@ def fit_model(
 ) -> None:
     """``model.fit`` on ``data`` for ``training.epochs``, continuing a checkpointed state if any.
 
-    With ``checkpointing`` (listed last, so it saves each epoch as the other
-    callbacks left it), the batches depend on ``(seed, epoch)`` only, so a
-    resumed fit replays its remaining epochs exactly.
+    The batches depend on ``(seed, epoch)`` only (``replayable``), with or
+    without ``checkpointing``: a resumed fit replays its remaining epochs
+    exactly, and a fit that writes checkpoints (``save_dir``) trains the very
+    members a fit without them trains. ``checkpointing`` is listed last, so it
+    saves each epoch as the other callbacks left it.
     """
     initial_epoch = 0
+    data = replayable(data, training.batch_size, seed)
     if checkpointing is not None:
-        data = replayable(data, training.batch_size, seed)
         callbacks = [*callbacks, checkpointing]
         initial_epoch = checkpointing.resume(model, training.epochs)
         start_at_epoch(data["x"], initial_epoch)
@@ -371,17 +373,30 @@ def _rows(X, y, sample_weight, idx) -> tuple[Any, Any, Any]:
     return X.take(idx, axis=0), y[idx], weights
 
 
+def padded_rows(n_rows: int, batch_size: int) -> int:
+    """The rows of the batch that runs ``n_rows`` rows: the next power of two, at most ``batch_size``.
+
+    A compiled forward pass is made for one batch shape: each new shape costs
+    a trace (TensorFlow) or a compilation (JAX). Padding every batch to
+    ``batch_size`` made one shape do, but a call of one row paid for a whole
+    batch (8 ms against 1 for 5 digits CNNs). Powers of two bound the shapes
+    at ``log2(batch_size) + 2`` and the padding at under half a batch.
+    """
+    return min(batch_size, 1 << max(n_rows - 1, 0).bit_length())
+
+
 def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarray:
     """Run ``model`` on ``X`` in inference mode, batch by batch.
 
-    A partial batch is padded with zero rows to ``batch_size``, so a
-    member's compiled forward pass sees one batch shape over its life: each
-    new shape would cost a trace (TensorFlow) or a compilation (JAX), and,
-    with one shape, a row's output does not depend on the rows predicted
-    with it, bit for bit (a matrix product of another shape may round
-    differently). The price is at most one batch of work per call. The
-    function is built on the first call and reused after, without the data
-    pipeline that ``model.predict`` sets up on every call.
+    Full batches have ``batch_size`` rows; the last one is padded with zero
+    rows to :func:`padded_rows`. A row's output depends on its values and on
+    the padded size of its batch only, never on the other rows' values, bit
+    for bit: in inference mode no layer mixes rows, but a matrix product of
+    another shape may round differently (the math libraries pick their
+    kernels by shape), so a row predicted alone and the same row among a
+    thousand can differ in the last bits of float32. The function is built
+    on the first call and reused after, without the data pipeline that
+    ``model.predict`` sets up on every call.
 
     Parameters
     ----------
@@ -390,13 +405,13 @@ def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarr
     X : ndarray
         Input rows.
     batch_size : int
-        Rows per forward pass.
+        Rows per forward pass, at most.
 
     Returns
     -------
     ndarray of shape (n_samples, n_units), float64
     """
-    forward = _inference(model)
+    forward = _inference(model, X)
     outputs = []
     for start in range(0, len(X), batch_size):
         batch = X[start : start + batch_size]
@@ -413,9 +428,9 @@ def predict_members(
     """Each model run on its own inputs in inference mode (see :func:`predict_rows`).
 
     With ``forward`` (``_vectorised.shared_forward(models)``) all models run
-    through one compiled pass, on batches padded to ``batch_size`` as
-    :func:`predict_rows` pads them: one shared batch when every model has the
-    same inputs, else one batch per model.
+    through one compiled pass, on batches padded as :func:`predict_rows`
+    pads them: one shared batch when every model has the same inputs, else
+    one batch per model.
     """
     if forward is None:
         return [predict_rows(model, x, batch_size) for model, x in zip(models, inputs)]
@@ -426,17 +441,19 @@ def predict_members(
         if shared:
             results = forward(_padded(parts[0], batch_size))
         else:
-            results = forward(np.stack([_padded(p, batch_size) for p in parts]), per_model=True)
+            rows = padded_rows(max(len(p) for p in parts), batch_size)
+            results = forward(np.stack([_padded(p, batch_size, rows) for p in parts]), per_model=True)
         for output, part, result in zip(outputs, parts, results):
             output.append(result[: len(part)])
     return [np.concatenate(output).astype(np.float64, copy=False) for output in outputs]
 
 
-def _padded(batch: np.ndarray, batch_size: int) -> np.ndarray:
-    """``batch`` with zero rows added up to ``batch_size`` (see :func:`predict_rows`)."""
-    if len(batch) == batch_size:  # full batches go as they are, without a copy
+def _padded(batch: np.ndarray, batch_size: int, rows: int | None = None) -> np.ndarray:
+    """``batch`` with zero rows added up to ``rows`` (by default :func:`padded_rows`)."""
+    rows = padded_rows(len(batch), batch_size) if rows is None else rows
+    if len(batch) == rows:  # full batches go as they are, without a copy
         return batch
-    padding = np.zeros((batch_size - len(batch), *batch.shape[1:]), dtype=batch.dtype)
+    padding = np.zeros((rows - len(batch), *batch.shape[1:]), dtype=batch.dtype)
     return np.concatenate([batch, padding])
 
 
@@ -446,9 +463,9 @@ class _TracedInference:
     Keras's ``predict_on_batch`` traces a closure whose code is the same for
     every model, and TensorFlow counts traces per code object: predicting
     with five members, each traced once for its own variables, reads to it
-    as one function retraced five times, and it warns of excessive retracing.
-    A callable object is counted as itself, so each member's trace counts
-    for that member only.
+    as one function retraced five times, and it warns of excessive
+    retracing. A callable object is counted as itself, so each member's
+    trace counts for that member only.
     """
 
     def __init__(self, model: keras.Model):
@@ -458,13 +475,17 @@ class _TracedInference:
         return self.model(x, training=False)
 
 
-def _inference(model: keras.Model) -> Callable[[np.ndarray], Any]:
+def _inference(model: keras.Model, X: np.ndarray) -> Callable[[np.ndarray], Any]:
+    """``model``'s compiled forward pass in inference mode, for batches of rows like ``X``'s."""
     if keras.backend.backend() != "tensorflow":
-        return model.predict_on_batch
+        return model.predict_on_batch  # compiled by Keras, once per batch shape
     forward = getattr(model, "_sk_kerasbag_inference", None)
     if forward is None:
         import tensorflow as tf
 
-        forward = tf.function(_TracedInference(model))
+        # Traced once for batches of any number of rows (padded_rows gives
+        # several): TensorFlow picks its kernels per shape as it runs the graph.
+        rows = tf.TensorSpec((None, *X.shape[1:]), X.dtype)
+        forward = tf.function(_TracedInference(model), input_signature=[rows])
         model._sk_kerasbag_inference = forward
     return forward

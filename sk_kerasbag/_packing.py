@@ -98,22 +98,63 @@ def fit_packed(
     packed training state is saved after every epoch. Also returns how the
     members trained: ``"vectorised"``, ``"interleaved"`` or ``"multi-output"``
     (``fit_strategy_``).
+
+    With a run folder, its finished members are reloaded and the others
+    train packed: first the members a killed fit was training together (its
+    checkpoint's: a grown run's new members, say), continued from their
+    checkpoint in the same pack so that they end as they would have, then
+    any others.
     """
-    if files is not None and all(store.finished() for store in files):
+    if files is None:
+        return train_packed(builder, X, y, sample_weight, plans, training)
+    checkpointed = _checkpointed_pack(plans, checkpoints)
+    if all(files[k].finished() for k in checkpointed):
+        checkpointed = []
+        checkpoints.drop()  # left behind if a kill came right after its last member finished
+    unfinished = [k for k, store in enumerate(files) if not store.finished()]
+    members: list[TrainedMember | None] = [None] * len(plans)
+    strategy = None
+    for pack in (checkpointed, unfinished):
+        pack = [k for k in pack if members[k] is None]
+        if not pack:
+            continue
+        trained, strategy = train_packed(
+            builder, X, y, sample_weight, [plans[k] for k in pack], training, checkpoints
+        )
+        for k, member in zip(pack, trained):
+            # A kill while finishing leaves some members written: they are not rewritten
+            # (the resumed training ended with the same weights).
+            if not files[k].finished():
+                files[k].finish(member, strategy)
+            members[k] = member
+        checkpoints.drop()
+    reloaded = [k for k, member in enumerate(members) if member is None]
+    if reloaded:
         with seeded(plans[0].seed):
             preprocessing = _packed_preprocessing(X, sample_weight, plans, training)
-            members = [store.reload(builder, preprocessing) for store in files]
-        checkpoints.drop()  # left behind if a kill came right after the last member
-        return members, files[0].trained_as()
-    members, strategy = train_packed(builder, X, y, sample_weight, plans, training, checkpoints)
-    if files is not None:
-        # A kill while finishing leaves some members written: they are not rewritten
-        # (the resumed training ended with the same weights).
-        for store, member in zip(files, members):
-            if not store.finished():
-                store.finish(member, strategy)
-        checkpoints.drop()
+            for k in reloaded:
+                members[k] = files[k].reload(builder, preprocessing)
+        strategy = strategy or files[reloaded[0]].trained_as()
     return members, strategy
+
+
+def _checkpointed_pack(plans: list[MemberPlan], checkpoints: CheckpointStore) -> list[int]:
+    """The members (places in ``plans``) whose packed training the run holds a checkpoint of."""
+    held = checkpoints.members()
+    if held is None:
+        return []
+    places = {plan.index: k for k, plan in enumerate(plans)}
+    if not set(held) <= places.keys():
+        raise ValueError(
+            f"The run folder holds the checkpoint of members {_numbers(held)}, trained "
+            f"together, but this fit trains members {_numbers(places)}; resume the run with "
+            "resume=True and the parameters it records first."
+        )
+    return [places[index] for index in held]
+
+
+def _numbers(indices) -> str:
+    return ", ".join(str(index + 1) for index in indices)
 
 
 def train_packed(

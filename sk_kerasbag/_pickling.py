@@ -6,8 +6,11 @@ activation or ``Model`` subclass that is not registered with Keras pickles
 fine, and then fails to unpickle ("Could not locate class"), in
 ``joblib.load`` or in the parent of a worker that trained it.
 :func:`portable` wraps a member so that its pickle also carries those
-objects, by reference (their module and name, as pickle stores any class or
-function), and its unpickling hands them to Keras.
+objects, and its unpickling hands them to Keras. They are pickled by
+cloudpickle: by reference (module and name, as pickle stores them) where
+another process can import them, else by value, their code included: a class
+or function of a script's ``__main__`` or defined inside a function travels
+with the model.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from typing import Any
 
 from ._keras import keras
 
+try:  # joblib before 1.5 ships its own: loky's, whose class identities we share
+    from joblib.externals import cloudpickle
+except ImportError:  # joblib 1.5 and later depend on cloudpickle instead
+    import cloudpickle
+
 
 def portable(model: keras.Model) -> _PortableModel:
     """``model``, wrapped so that it unpickles as a ``keras.Model`` in any process."""
@@ -36,15 +44,18 @@ def check_portable(model: keras.Model) -> None:
     try:
         pickle.loads(pickle.dumps(portable(model)))
     except Exception as error:
-        # Keras's message holds the whole model config; its cause is one phrase.
-        cause = re.search(r"Could not locate \w+ '[^']+'", str(error))
-        reason = cause.group(0) if cause else f"{type(error).__name__}: {str(error)[:300]}"
+        # Keras's message holds the whole model config; its cause is one phrase, or
+        # (a failed rebuild) the line after its last "Exception encountered:".
+        message = str(error)
+        cause = re.search(r"Could not locate \w+ '[^']+'", message)
+        innermost = message.rpartition("Exception encountered:")[2].strip()
+        first_line = (innermost.splitlines() or [""])[0][:300]
+        reason = cause.group(0) if cause else f"{type(error).__name__}: {first_line}"
         raise TypeError(
-            f"The members cannot be sent between processes ({reason}). "
-            "Define custom layers, losses, metrics and Model subclasses at the top level of an "
-            "importable module (not inside a function), give each a get_config() returning "
-            "its constructor's arguments, or register them with "
-            "keras.saving.register_keras_serializable(); or train with n_jobs=1."
+            f"The members cannot be sent between processes ({reason}). Keras rebuilds "
+            "them from their configuration: give each custom layer, loss, metric and Model "
+            "subclass a get_config() returning its constructor's arguments, and keep what "
+            "they hold picklable; or train with n_jobs=1."
         ) from None
 
 
@@ -62,10 +73,15 @@ class _PortableModel:
             path = Path(folder) / "member.keras"
             self.model.save(path)
             data = path.read_bytes()
-        return _load_model, (data, custom_objects_of(self.model))
+        # Pickled apart, by cloudpickle: pickle itself would store a class of
+        # __main__ by a name that another process lacks, and refuse a local one.
+        # In the process that pickled it, a class comes back as itself.
+        return _load_model, (data, cloudpickle.dumps(custom_objects_of(self.model)))
 
 
-def _load_model(data: bytes, custom_objects: dict[str, Any]) -> keras.Model:
+def _load_model(data: bytes, custom_objects: bytes | dict[str, Any]) -> keras.Model:
+    if isinstance(custom_objects, bytes):  # by cloudpickle; older pickles hold the dict
+        custom_objects = pickle.loads(custom_objects)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "member.keras"
         path.write_bytes(data)
@@ -81,22 +97,26 @@ def _load_model(data: bytes, custom_objects: dict[str, Any]) -> keras.Model:
 def custom_objects_of(model: keras.Model) -> dict[str, Any]:
     """The classes and functions from outside Keras that ``model``'s saved form names.
 
-    Keyed as Keras looks them up when loading. Classes are found by the
-    module the saved form records; functions (which it records by name
-    only) among the model's own objects.
+    Keyed as Keras looks them up when loading. Both are found among the
+    model's own objects (its layers, loss, metrics, optimizer and what they
+    hold), which is where a class defined in ``__main__`` or inside a
+    function can be found; a class none of them is an instance of, by the
+    module the saved form records.
     """
     config = keras.saving.serialize_keras_object(model)
-    functions = _functions_of(model)
+    functions, classes = _objects_of(model)
     found: dict[str, Any] = {}
     for entry in _entries(config):
         module, name = entry.get("module"), entry.get("class_name")
+        if module is None and "module" in entry:  # how Keras saves a class of __main__
+            module = "__main__"
         registered = entry.get("registered_name") or name
         if name == "function" and isinstance(entry.get("config"), str):
             function = functions.get(entry["config"])
             if function is not None and not _of_keras(function.__module__):
                 found[entry["config"]] = function
         elif isinstance(module, str) and isinstance(name, str) and not _of_keras(module):
-            value = _attribute(module, name)
+            value = classes.get((module, name)) or _attribute(module, name)
             if value is not None:
                 found[registered] = value
     return found
@@ -115,9 +135,23 @@ def _entries(value: Any):
             stack.extend(item)
 
 
-def _functions_of(model: keras.Model) -> dict[str, Any]:
-    """Functions held by the model, its layers, loss and metrics, by name."""
+# The Keras objects whose attributes can hold custom objects, as the saved form names them.
+_HOLDERS = (
+    keras.layers.Layer,
+    keras.losses.Loss,
+    keras.metrics.Metric,
+    keras.optimizers.Optimizer,
+    keras.optimizers.schedules.LearningRateSchedule,
+    keras.initializers.Initializer,
+    keras.regularizers.Regularizer,
+    keras.constraints.Constraint,
+)
+
+
+def _objects_of(model: keras.Model) -> tuple[dict[str, Any], dict[tuple[str, str], type]]:
+    """Functions held by the model and what it holds, by name; their classes, by module and name."""
     functions: dict[str, Any] = {}
+    classes: dict[tuple[str, str], type] = {}
     seen: set[int] = set()
     stack: list[Any] = [model]
     while stack:
@@ -131,9 +165,11 @@ def _functions_of(model: keras.Model) -> dict[str, Any]:
             stack.extend(item)
         elif isinstance(item, dict):
             stack.extend(item.values())
-        elif isinstance(item, (keras.layers.Layer, keras.losses.Loss, keras.metrics.Metric)):
-            stack.extend(vars(item).values())
-    return functions
+        else:
+            classes.setdefault((type(item).__module__, type(item).__name__), type(item))
+            if isinstance(item, _HOLDERS):
+                stack.extend(vars(item).values())
+    return functions, classes
 
 
 def _attribute(module_name: str, name: str) -> Any:

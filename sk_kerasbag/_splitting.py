@@ -172,9 +172,19 @@ def kfold_splits(
     """
     if cv is not None:
         if n_repeats != 1:
+            # cv described, not echoed: a list of folds would print every index of every fold.
+            if isinstance(cv, Integral):
+                given = f"cv={cv}"
+            elif hasattr(cv, "split"):
+                given = f"cv (a {type(cv).__name__} splitter)"
+            elif hasattr(cv, "__len__"):
+                given = f"cv (a list of {len(cv)} given folds)"
+            else:
+                given = "cv (an iterable of given folds)"
             raise ValueError(
-                f"n_repeats={n_repeats} repeats the default folds; with cv={cv!r}, pass a "
-                "repeated splitter (such as RepeatedStratifiedKFold) as cv instead."
+                f"n_repeats={n_repeats} repeats the default folds, but {given} replaces "
+                "them. With cv, leave n_repeats=1 and put every round in cv: a repeated "
+                "splitter (such as RepeatedStratifiedKFold), or all the rounds' folds."
             )
         cv = check_cv(cv, y, classifier=strata is not None)
         return [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]

@@ -153,9 +153,10 @@ class KerasClassifierMixin(ClassifierMixin):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_classes)
             In the form of the ``y`` given to ``fit``: labels from
-            ``classes_``; one-hot rows (of ``y``'s dtype) for a one-hot ``y``;
-            for a multilabel ``y``, an integer indicator matrix of the labels
-            whose mean probability is above 0.5 (as ``MLPClassifier``).
+            ``classes_``; for a one-hot ``y``, one-hot rows; for a multilabel
+            ``y``, an indicator matrix of the labels whose mean probability is
+            above 0.5. Indicator matrices are of int64, whatever ``y``'s dtype,
+            as ``MLPClassifier``'s.
         """
         return self._predictions_of(self._mean_member_output(X))  # first: it says if not fitted
 
@@ -180,10 +181,13 @@ class KerasClassifierMixin(ClassifierMixin):
             order. ``predict`` picks the highest.
         """
         # Not reached for a multilabel y: its members must output probabilities (_check_output).
-        scores = self._mean_member_output(X)
-        if scores.shape[1] == 2:  # binary: one score, positive for classes_[1] (sklearn's way)
-            return scores[:, 1] if self._output_spec.width == 1 else scores[:, 1] - scores[:, 0]
-        return scores
+        return self._scores_of(self._mean_member_output(X))
+
+    def _scores_of(self, output: np.ndarray) -> np.ndarray:
+        """``decision_function``'s form of mean member scores (one column per class)."""
+        if output.shape[1] == 2:  # binary: one score, positive for classes_[1] (sklearn's way)
+            return output[:, 1] if self._output_spec.width == 1 else output[:, 1] - output[:, 0]
+        return output
 
     # -- engine hooks --------------------------------------------------------
 
@@ -205,7 +209,6 @@ class KerasClassifierMixin(ClassifierMixin):
             # for the loss as labels are); a multilabel target stays a 0/1 matrix.
             y_codes = np.argmax(y, axis=1) if kind == ONE_HOT else (y != 0).astype(np.int64)
         self._target_kind = kind
-        self._y_dtype = str(y.dtype)  # one-hot predictions come back in it
         if kind != MULTILABEL and np.unique(y_codes).size < 2:
             raise ValueError(
                 f"y contains only one class ({self.classes_[y_codes[0]]!r}); a classifier "
@@ -217,6 +220,16 @@ class KerasClassifierMixin(ClassifierMixin):
                     "class_weight weights classes, but a multilabel y has labels that rows "
                     "share; pass per-row weights as sample_weight instead."
                 )
+            if isinstance(self.class_weight, dict):
+                # compute_class_weight ignores a key naming no class (a typo, a label
+                # of another data set); scikit-learn's estimators refuse it.
+                known = set(self.classes_.tolist())
+                unknown = [key for key in self.class_weight if key not in known]
+                if unknown:
+                    raise ValueError(
+                        f"class_weight names {_listed(unknown)}, not among the classes of y "
+                        f"({_listed(self.classes_.tolist())})."
+                    )
             # Classes without a row: only a one-hot y (an all-zero column) can have them.
             absent = np.setdiff1d(np.arange(len(self.classes_)), y_codes)
             if isinstance(self.class_weight, str) and absent.size:
@@ -292,13 +305,6 @@ class KerasClassifierMixin(ClassifierMixin):
             raise ValueError(f"_target_kind is {kind!r}, not one of {TARGET_KINDS}")
         if kind != LABELS and not np.array_equal(classes, np.arange(len(classes))):
             raise ValueError("classes_ of an indicator target are not its column numbers")
-        if kind == ONE_HOT:
-            try:
-                dtype = np.dtype(getattr(self, "_y_dtype", None))
-            except TypeError:
-                dtype = None
-            if dtype is None or dtype.kind not in "biuf":
-                raise ValueError("_y_dtype is not the numeric dtype of a one-hot target")
 
     def _class_strata(self, y_codes):
         """The labels stratified folds keep the proportions of; None when there are none.
@@ -319,6 +325,15 @@ class KerasClassifierMixin(ClassifierMixin):
         if self._kind() == MULTILABEL:
             self._check_multilabel_output(spec, n_classes)
             return
+        linear = spec.activation == "linear" and not spec.from_logits
+        if linear and "crossentropy" in spec.loss_name:
+            # Keras clips such outputs into (0, 1) for the loss and learns little; read
+            # as probabilities they would be below 0 or above 1.
+            raise ValueError(
+                f"The model's last layer is linear, but its loss {spec.loss_name!r} takes "
+                "probabilities. Give the last layer a softmax (or, with one unit, a sigmoid) "
+                "activation, or compile the loss with from_logits=True."
+            )
         if spec.width == 1 and n_classes == 2:
             if spec.target_encoding == "sparse":
                 raise ValueError(
@@ -375,19 +390,29 @@ class KerasClassifierMixin(ClassifierMixin):
         return output / output.sum(axis=1, keepdims=True)
 
     def _format_output(self, output):
-        return output
+        # Held-out outputs take the form of what the members offer: probabilities
+        # (predict_proba's), or scores as decision_function gives them.
+        return output if self._output_spec.probabilities else self._scores_of(output)
 
     def _decisions(self, output: np.ndarray) -> np.ndarray:
-        """Class codes from mean probabilities; a 0/1 matrix for a multilabel ``y``."""
+        """Class codes from mean outputs; a 0/1 matrix for a multilabel ``y``.
+
+        ``output`` is one column per class (probabilities or scores), or the
+        one score per row of a binary ``decision_function``.
+        """
         if self._kind() == MULTILABEL:
-            return (output > 0.5).astype(int)
+            return (output > 0.5).astype(np.int64)
+        if output.ndim == 1:  # a binary score: positive for classes_[1]
+            return (output > 0).astype(np.int64)
         return np.argmax(output, axis=1)
 
     def _predictions_of(self, output: np.ndarray) -> np.ndarray:
         """What ``predict`` returns for mean member outputs: targets in the form of fit's ``y``."""
         codes = self._decisions(output)
         if self._kind() == ONE_HOT:
-            return np.eye(len(self.classes_), dtype=self._y_dtype)[codes]
+            # An indicator matrix of int64 whatever y's dtype, as MLPClassifier's
+            # (its LabelBinarizer's) for any indicator-matrix y.
+            return np.eye(len(self.classes_), dtype=np.int64)[codes]
         return codes if self._kind() == MULTILABEL else self.classes_[codes]
 
     def _score_output(self, y_codes, output) -> float:
@@ -469,6 +494,12 @@ class KerasRegressorMixin(RegressorMixin):
 
     def _score_output(self, y, output) -> float:
         return float(r2_score(y, self._format_output(output)))
+
+
+def _listed(values: list, shown: int = 10) -> str:
+    """``values`` for a message: the first ``shown`` of them, and how many more there are."""
+    text = ", ".join(repr(v) for v in values[:shown])
+    return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

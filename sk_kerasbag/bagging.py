@@ -122,7 +122,8 @@ class BaggingMixin:
         features = getattr(self, "estimators_features_", None)
         shape = getattr(self, "input_shape_", None)
         if features is not None and isinstance(shape, tuple) and len(shape) == 1:
-            # Checked before the members run on a row: a bad index would fail there unclearly.
+            # Checked before each member's columns are taken of a row: a bad index would
+            # fail there unclearly.
             if not (
                 isinstance(features, list)
                 and len(features) == len(self.estimators_)
@@ -204,8 +205,10 @@ class BaggedKerasClassifier(KerasClassifierMixin, BaggingMixin, BaseKerasEnsembl
         Columns each member was trained on (2-D ``X`` only).
     oob_score_ : float
         Accuracy of the out-of-bag predictions (when ``oob_score=True``).
-    oob_decision_function_ : ndarray of shape (n_samples, n_classes)
-        Out-of-bag class probabilities; NaN for rows every member saw.
+    oob_decision_function_ : ndarray of shape (n_samples, n_classes) or (n_samples,)
+        Out-of-bag class probabilities; NaN for rows every member saw. For
+        members that output scores (no ``predict_proba``), the out-of-bag
+        ``decision_function``: one score per row for two classes.
 
     Examples
     --------

@@ -175,17 +175,22 @@ def run_file(path: str, check_only: bool = False) -> int:
     Returns
     -------
     int
-        Exit status: 0, or 2 for a mistake in the file (as argparse does for arguments).
+        Exit status: 0, or 2 for a mistake in the file, its builder or its data
+        (as argparse does for arguments).
     """
-    from .experiment import ExperimentError, load_experiment, run_experiment
+    from .exceptions import NotFiniteError
+    from .experiment import load_experiment, run_experiment
 
+    # The user's mistakes: in the file (ExperimentError, a ValueError), and those fit
+    # finds in what the file names, from the library's own checks (a builder that
+    # returns no model, data it cannot train on) to a member that diverges.
     try:
         if not check_only:
             run_experiment(path)
             return 0
         experiment = load_experiment(path)
         experiment.check_models()
-    except ExperimentError as error:
+    except (ValueError, TypeError, NotFiniteError) as error:
         print(f"sk-kerasbag run: error: {path}: {error}", file=sys.stderr)
         return 2
     print(experiment.describe())

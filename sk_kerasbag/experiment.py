@@ -715,6 +715,8 @@ def _write_outputs(experiment: Experiment, estimator, run_dir: Path, out) -> Non
     output = experiment.output
     classifier = is_classifier(estimator)
     columns = [str(c) for c in estimator.classes_] if classifier else None
+    if classifier and _prediction_method(estimator) == "decision_function" and len(columns) == 2:
+        columns = columns[1:]  # one score per row, positive for classes_[1] (scikit-learn's)
     if output["predictions"] and experiment.X_test is not None:
         predict = getattr(estimator, _prediction_method(estimator))
         _save(

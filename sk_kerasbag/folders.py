@@ -7,6 +7,7 @@ splits are made on indices into a list of paths, and images are only read.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,9 +38,11 @@ def list_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     paths : ndarray of str (object dtype)
         Image files (by extension, case-insensitive: ``IMAGE_EXTENSIONS``) at
         any depth below ``folder``, in sorted order of their path components.
-        Hidden files and folders (names starting with "."), and anything
-        that is not a regular file (a FIFO or device named ``x.png``), are
-        skipped. This is the row order of fitting on, or predicting, ``folder``.
+        Hidden files and folders (names starting with ".") are skipped. So
+        is anything named like an image that is not a regular file or a link
+        to one (a broken link, a FIFO, a device or a link to a folder named
+        ``x.png``), with a warning that counts them. This is the row order
+        of fitting on, or predicting, ``folder``.
     labels : ndarray of object
         For each path, the name of the sub-folder of ``folder`` it is in (its
         class); None for images directly in ``folder``.
@@ -48,27 +51,85 @@ def list_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     ------
     ValueError
         If ``folder`` is not a folder.
+
+    Warns
+    -----
+    UserWarning
+        Once per listing, when files named like images are skipped because
+        they are not regular files, naming the first few.
     """
     root = Path(folder)
     if not root.is_dir():
         raise ValueError(f"{os.fspath(folder)!r} is not a folder.")
-    found = []
+    found, skipped = [], []
     # Links to folders are not followed (a link back up would list images forever).
     for directory, subdirectories, files in os.walk(root):
         subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
         relative = Path(directory).relative_to(root).parts
-        found += [
-            (*relative, name)
-            for name in files
+        # os.walk lists a link to a folder with the folders: one named x.png is no image either.
+        links = [name for name in subdirectories if os.path.islink(os.path.join(directory, name))]
+        named_like_images = [
+            name
+            for name in files + links
             if not name.startswith(".")
             and Path(name).suffix.lower() in IMAGE_EXTENSIONS
-            # Only regular files (or links to them): opening a FIFO would block forever.
-            and os.path.isfile(os.path.join(directory, name))
         ]
+        for name in named_like_images:
+            what = _not_a_file(os.path.join(directory, name))
+            if what is None:
+                found.append((*relative, name))
+            else:
+                skipped.append(((*relative, name), what))
+    if skipped:
+        _warn_skipped(folder, [(os.path.join(root, *p), what) for p, what in sorted(skipped)])
     found.sort()
     paths = np.array([os.path.join(root, *parts) for parts in found], dtype=object)
     labels = np.array([parts[0] if len(parts) > 1 else None for parts in found], dtype=object)
     return paths, labels
+
+
+# Skipped files a warning names; it counts them all.
+_NAMED_SKIPPED = 3
+
+
+def _not_a_file(path: str) -> str | None:
+    """What ``path`` is, when it is neither a regular file nor a link to one; else None.
+
+    Only regular files are images: opening a FIFO would block forever, and
+    reading a device (a link to /dev/zero) would never end.
+    """
+    link = os.path.islink(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:  # a link to nothing (or to itself)
+        return "a broken link" if link else f"not examinable: {error.strerror}"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        kind = "a folder"
+    elif stat.S_ISFIFO(mode):
+        kind = "a FIFO"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    else:
+        kind = "not a regular file"
+    return f"a link to {kind}" if link else kind
+
+
+def _warn_skipped(folder, skipped: list[tuple[str, str]]) -> None:
+    """One warning for a listing's skipped files (a user's data would shrink without a word)."""
+    n = len(skipped)
+    named = ", ".join(f"{path!r} ({what})" for path, what in skipped[:_NAMED_SKIPPED])
+    more = f" and {n - _NAMED_SKIPPED} more" if n > _NAMED_SKIPPED else ""
+    files = "1 file named like an image" if n == 1 else f"{n} files named like images"
+    verb = "is not a regular file and is" if n == 1 else "are not regular files and are"
+    # Imported here: _fixes imports Keras, which listing images does without.
+    from ._fixes import warn_at_caller
+
+    # Pointed at the user's line, whether list_images was called there or by fit.
+    warn_at_caller(f"{files} in {os.fspath(folder)!r} {verb} skipped: {named}{more}.")
 
 
 def class_folder_images(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -113,9 +113,11 @@ class KFoldKerasClassifier(KerasClassifierMixin, KFoldMixin, BaseKerasEnsemble):
     {preprocessing}
     folds_ : list of (ndarray, ndarray)
         ``(train_idx, heldout_idx)`` of each member.
-    oof_proba_ : ndarray of shape (n_samples, n_classes)
+    oof_proba_ : ndarray of shape (n_samples, n_classes) or (n_samples,)
         Out-of-fold class probabilities, each row's mean over the rounds that
-        held it out (NaN for rows no fold held out).
+        held it out (NaN for rows no fold held out). For members that output
+        scores (no ``predict_proba``), the out-of-fold ``decision_function``:
+        one score per row for two classes.
     oof_score_ : float
         Accuracy of the out-of-fold predictions.
     """

@@ -2,7 +2,8 @@
 
 :func:`save` writes a folder::
 
-    estimator.json    class, parameters and fitted attributes, SHA-256 of every file
+    estimator.json    class, parameters, fitted attributes, metadata routing requests,
+                      SHA-256 of every file
     arrays.npz        the fitted NumPy arrays (read with allow_pickle=False)
     member_01.keras   one Keras file per member
 
@@ -33,6 +34,7 @@ from ._augmentation import Preprocessing
 from ._builder import OutputSpec
 from ._files import (
     check_hashes,
+    check_plain_file,
     load_model,
     read_arrays,
     read_json,
@@ -52,6 +54,8 @@ ARRAYS = "arrays.npz"
 
 # Training-time objects that prediction never needs; they are not saved.
 _TRAINING_ONLY = ("callbacks",)
+# Attributes saved in files or keys of their own, not among the fitted attributes.
+_SAVED_APART = ("estimators_", "_model_params", "_metadata_request")
 # Parameters that say how to run a fit, not what it computes.
 RUN_CONTROL = (
     "verbose", "n_jobs", "save_dir", "resume", "warm_start", "tta", "workers", "cache_mb"
@@ -273,6 +277,8 @@ def save(estimator, path: str | os.PathLike) -> None:
     ``preprocessing_function``) are saved by reference and must be defined
     at the top level of a module. An augmentation given as a generator
     object cannot be saved this way; use ``joblib.dump`` for such an estimator.
+    Metadata routing requests (``set_fit_request`` and the like) are saved,
+    and the loaded estimator makes the same.
     """
     from sklearn.utils.validation import check_is_fitted
 
@@ -287,7 +293,7 @@ def save(estimator, path: str | os.PathLike) -> None:
     fitted = {
         name: describe(value, arrays)
         for name, value in vars(estimator).items()
-        if name not in params and name not in ("estimators_", "_model_params")
+        if name not in params and name not in _SAVED_APART
     }
     problems = unrestorable({"params": params, "fitted": fitted})
     if problems:
@@ -310,9 +316,53 @@ def save(estimator, path: str | os.PathLike) -> None:
                 "params": params,
                 "fitted": fitted,
                 "members": members,
+                "metadata_request": _routing_requests(estimator),
                 "sha256": {name: sha256(staging / name) for name in [*members, ARRAYS]},
             },
         )
+
+
+def _routing_requests(estimator) -> dict[str, dict[str, Any]] | None:
+    """The estimator's ``set_{method}_request`` choices as JSON; None when it made none.
+
+    ``{method: {metadata: request}}`` for every method scikit-learn routes
+    to, a request being True, False, None or an alias. ``set_fit_request``
+    keeps them in a ``MetadataRequest`` object (``_metadata_request``),
+    which JSON cannot hold and which pickle and ``clone`` carry as it is.
+    """
+    if "_metadata_request" not in vars(estimator):
+        return None  # the class's defaults, as they will be where it is loaded
+    request = estimator.get_metadata_routing()
+    return {
+        method: dict(value.requests)
+        for method, value in vars(request).items()
+        if hasattr(value, "add_request")  # a method's requests (not the owner)
+    }
+
+
+def _restore_routing(estimator, saved: Any) -> None:
+    """Give a loaded estimator the requests :func:`_routing_requests` saved."""
+    from sklearn.utils.metadata_routing import UNUSED
+
+    if saved is None:
+        return
+    if not isinstance(saved, dict):
+        raise ValueError("metadata_request is not a table of methods")
+    # The class's defaults, changed as set_{method}_request would: the public
+    # add_request checks each request as it does.
+    request = estimator.get_metadata_routing()
+    for method, requests in saved.items():
+        method_request = getattr(request, method, None)
+        if not (hasattr(method_request, "add_request") and isinstance(requests, dict)):
+            raise ValueError(
+                f"metadata_request[{method!r}] is not the requests of a method that "
+                "scikit-learn routes metadata to"
+            )
+        for name in set(method_request.requests) - set(requests):
+            method_request.add_request(param=name, alias=UNUSED)  # removed, as saved
+        for name, alias in requests.items():
+            method_request.add_request(param=name, alias=alias)
+    estimator._metadata_request = request
 
 
 def _refuse_occupied(folder: Path) -> None:
@@ -341,9 +391,9 @@ def load(
         Take functions only from ``custom_objects`` and load members in
         Keras's safe mode, so the folder cannot make Python run anything.
         Every file is checked against the SHA-256 recorded in
-        ``estimator.json``, and only files in the folder are read: this
-        catches damage, not a deliberate edit (whoever can edit the files can
-        edit their hashes too).
+        ``estimator.json``, and only plain files in the folder are read (not
+        symbolic links): this catches damage, not a deliberate edit (whoever
+        can edit the files can edit their hashes too).
         Without its builder a loaded ensemble predicts, but fitting it again
         needs ``set_params(model=...)``. ``False`` imports the modules the
         folder names and allows Lambda layers: only for folders you trust.
@@ -355,7 +405,7 @@ def load(
     """
     folder = Path(path)
     manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
+    if not os.path.lexists(manifest_path):  # lexists: a link there is refused, below
         raise FileNotFoundError(f"{folder} is not a saved sk_kerasbag estimator: no {MANIFEST}.")
     try:
         return _load(folder, manifest_path, custom_objects or {}, safe_mode)
@@ -368,12 +418,13 @@ def load(
             raise  # says what is wrong, and where, already
         # Whatever the file holds, the caller learns which file is wrong, not
         # an IndexError from deep inside prediction.
-        raise ValueError(
-            f"{manifest_path} is malformed: {error or type(error).__name__}."
-        ) from error
+        reason = str(error).rstrip(".") or type(error).__name__  # one full stop, ours
+        raise ValueError(f"{manifest_path} is malformed: {reason}.") from error
 
 
 def _load(folder: Path, manifest_path: Path, custom_objects: dict, safe_mode: bool):
+    what = f"The saved estimator {folder}"
+    check_plain_file(manifest_path, what)
     manifest = read_json(manifest_path)
     if not isinstance(manifest, dict) or (
         manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION
@@ -381,7 +432,6 @@ def _load(folder: Path, manifest_path: Path, custom_objects: dict, safe_mode: bo
         raise ValueError(
             f"{manifest_path} is not an sk_kerasbag estimator of format version {FORMAT_VERSION}."
         )
-    check_hashes(folder, manifest.get("sha256"), f"The saved estimator {folder}")
     members, fitted = manifest.get("members"), manifest.get("fitted")
     params_description = manifest.get("params")
     if not (
@@ -392,8 +442,7 @@ def _load(folder: Path, manifest_path: Path, custom_objects: dict, safe_mode: bo
         and isinstance(manifest.get("class"), str)
     ):
         raise ValueError(f"{manifest_path} is incomplete or malformed.")
-    if set(members) | {ARRAYS} != set(manifest["sha256"]):
-        raise ValueError(f"{manifest_path} lists members it has no SHA-256 for.")
+    check_hashes(folder, manifest.get("sha256"), what, manifest_path, [*members, ARRAYS])
     estimator_class = _estimator_class(manifest["class"])
 
     resolve = _resolver(custom_objects, safe_mode)
@@ -408,6 +457,7 @@ def _load(folder: Path, manifest_path: Path, custom_objects: dict, safe_mode: bo
         if name.startswith("__") or name in params or hasattr(estimator_class, name):
             raise ValueError(f"{manifest_path} sets {name!r}, which is not a fitted attribute.")
         setattr(estimator, name, restore(value, arrays, resolve))
+    _restore_routing(estimator, manifest.get("metadata_request"))
     estimator.estimators_ = [
         _load_member(folder / name, custom_objects, safe_mode) for name in members
     ]

@@ -66,6 +66,9 @@ def plot_history(estimator: Any, metric: str = "loss", ax: Axes | None = None) -
         If ``estimator`` is not fitted.
     ValueError
         If ``metric`` is not recorded in every member's history.
+    TypeError
+        If ``metric`` is not a string, or ``estimator`` is a single history
+        (a dict) rather than a list of them.
     ImportError
         If matplotlib is not installed.
 
@@ -184,19 +187,41 @@ def plot_training(
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
     ValueError
-        If a metric is not recorded in every member's history.
+        If ``metrics`` is empty, or a metric is not recorded in every
+        member's history.
+    TypeError
+        If ``estimator`` is a list of histories (draw those with
+        :func:`plot_history`), or ``metrics`` is a string, not a list of them.
     ImportError
         If matplotlib is not installed.
     """
+    if isinstance(estimator, (Sequence, Mapping)) and not isinstance(estimator, str):
+        raise TypeError(
+            "plot_training takes a fitted ensemble, not its histories; draw a list of "
+            "histories with plot_history."
+        )
     check_is_fitted(estimator)
     histories = _histories_of(estimator)
-    if metrics is None:
+    if isinstance(metrics, str):
+        raise TypeError(
+            f"metrics is a list of metric names, one panel each; got the string {metrics!r}: "
+            f"pass [{metrics!r}]."
+        )
+    by_default = metrics is None
+    if by_default:
         common = set(histories[0]).intersection(*histories[1:])
         others = [m for m in histories[0] if m in common and m != "loss"]
         metrics = ["loss"] * ("loss" in common) + [
             m for m in others if not m.startswith(_VALIDATION_PREFIX)
         ]
     metrics = list(metrics)
+    # Before any figure is made: matplotlib's error for no panels would say nothing of metrics.
+    if not metrics:
+        problem = "no metric is in every member's history" if by_default else "metrics is empty"
+        raise ValueError(
+            f"plot_training draws one panel per metric, and {problem}; name at least one of "
+            f"the available metrics: {_available_metrics(histories)}."
+        )
     for metric in metrics:
         _check_metric(histories, metric)
     if figure is None:
@@ -267,6 +292,11 @@ def _readable_scale(ax: Axes, curves: list) -> None:
 
 def _histories_of(estimator: Any) -> list[Mapping]:
     """The per-member histories of a fitted ensemble, or the given list of them."""
+    if isinstance(estimator, Mapping):  # one member's history (histories_[0], say)
+        raise TypeError(
+            "plot_history takes a list of histories, one dict per member; got a single "
+            "history: pass [history]."
+        )
     if isinstance(estimator, Sequence) and not isinstance(estimator, str):
         histories = list(estimator)
         if not histories:
@@ -295,20 +325,30 @@ def _held_epochs(estimator: Any) -> list[int] | None:
 
 
 def _check_metric(histories: list[Mapping], metric: str) -> None:
+    if not isinstance(metric, str):
+        raise TypeError(
+            f"A metric is named by a str, such as 'loss'; got {type(metric).__name__} "
+            f"{metric!r}. plot_training(estimator, metrics=[...]) draws several."
+        )
     missing = [k for k, history in enumerate(histories, start=1) if metric not in history]
     if not missing:
         return
+    where = "" if len(missing) == len(histories) else f" of member(s) {missing}"
+    raise ValueError(
+        f"metric {metric!r} is not in the training histories{where}; "
+        f"available metrics: {_available_metrics(histories)}."
+    )
+
+
+def _available_metrics(histories: list[Mapping]) -> str:
+    """The metrics every member recorded, quoted, without the validation ones drawn with them."""
     common = set(histories[0]).intersection(*histories[1:])
     available = sorted(
         name
         for name in common
         if not (name.startswith(_VALIDATION_PREFIX) and name[len(_VALIDATION_PREFIX) :] in common)
     )
-    where = "" if len(missing) == len(histories) else f" of member(s) {missing}"
-    raise ValueError(
-        f"metric {metric!r} is not in the training histories{where}; "
-        f"available metrics: {', '.join(map(repr, available)) or 'none'}."
-    )
+    return ", ".join(map(repr, available)) or "none"
 
 
 def _member_colors(matplotlib: Any, histories: list[Mapping]) -> list:

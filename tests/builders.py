@@ -269,19 +269,6 @@ def custom_objects_regressor(input_shape, n_outputs, subclassed=False):
     return model
 
 
-def local_layer_regressor(input_shape, n_outputs):
-    """A regressor whose custom layer is defined inside the builder: no process can import it."""
-
-    class Doubling(keras.layers.Layer):
-        def call(self, x):
-            return 2 * x
-
-    inputs = keras.Input(input_shape)
-    model = keras.Model(inputs, keras.layers.Dense(n_outputs)(Doubling()(inputs)))
-    model.compile(optimizer="adam", loss="mse")
-    return model
-
-
 def returns_nothing(input_shape, n_classes):
     """A builder that forgot its ``return``."""
     dense_classifier(input_shape, n_classes)

@@ -43,6 +43,7 @@ LONGEST_FIRST = [
     "test_artifacts.py",
     "test_stacking.py",
     "test_targets.py",
+    "test_custom_objects.py",
     "test_persistence.py",
     "test_sklearn_integration.py",
     "test_directory.py",

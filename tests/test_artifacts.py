@@ -1,6 +1,7 @@
 """Run artifacts under save_dir, fit statistics, atomic writes and resuming after SIGKILL."""
 
 import contextlib
+import copy
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier, KFoldKerasRegressor
+from sk_kerasbag._callbacks import Checkpointing
 from sk_kerasbag._files import TEMPORARY_PREFIX, atomic_path, exclusive, read_csv_floats, sha256
 
 from . import builders
@@ -51,6 +53,17 @@ def finished_run(data, tmp_path_factory):
             dense_classifier, **FINISHED, verbose=1, save_dir=run
         ).fit(X, y)  # fmt: skip
     return clf, run, (stdout.getvalue(), stderr.getvalue())
+
+
+def test_a_fit_with_save_dir_trains_the_members_of_a_fit_without(finished_run, data):
+    # Writing a run folder (checkpoints after every epoch) must not change the batches.
+    X, y = data
+    saved = finished_run[0]
+    plain = BaggedKerasClassifier(dense_classifier, **FINISHED).fit(X, y)
+    assert plain.histories_ == saved.histories_
+    for ours, theirs in zip(plain.estimators_, saved.estimators_):
+        for a, b in zip(ours.get_weights(), theirs.get_weights()):
+            np.testing.assert_array_equal(a, b)
 
 
 def _copy_of_run(finished_run, tmp_path) -> Path:
@@ -357,18 +370,26 @@ _KILLED_PACKED_FIT = textwrap.dedent(
     RowBatches.__getitem__ = killing_get_batch
     _vectorised.member_batches = killing_member_batches
     arrays = np.load(sys.argv[1])
-    KFoldKerasClassifier(dense_classifier, **{params}).fit(arrays["X"], arrays["y"])
+    X, y = arrays["X"], arrays["y"]
+    # The run's first repeat is finished (and reloaded here): growing it by a second
+    # repeat, whose three members train together, is the packed fit the kill interrupts.
+    grown = KFoldKerasClassifier(dense_classifier, warm_start=True, resume=True, **{params})
+    grown.fit(X, y).set_params(n_repeats=2).fit(X, y)
     """
 )
 
 
-def test_packed_fit_with_save_dir_checkpoints_and_resumes_after_sigkill(data, tmp_path, caplog):
+def test_packed_growth_with_save_dir_checkpoints_and_resumes_after_sigkill(
+    data, tmp_path, caplog, monkeypatch
+):
     X, y = data
     run = tmp_path / "run"
     params = dict(
         n_splits=3, epochs=6, batch_size=16, patience=2, validate_on_heldout=True,
         strategy="packed", random_state=0, model__learning_rate=0.2,
     )  # fmt: skip
+    first = KFoldKerasClassifier(dense_classifier, warm_start=True, save_dir=run, **params)
+    first.fit(X, y)
     np.savez(tmp_path / "data.npz", X=X, y=y)
     script = _KILLED_PACKED_FIT.format(params={**params, "save_dir": str(run)})
     killed = subprocess.run(
@@ -377,25 +398,45 @@ def test_packed_fit_with_save_dir_checkpoints_and_resumes_after_sigkill(data, tm
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert json.loads((run / "packed.checkpoint.json").read_text())["epochs_done"] == 2
-    assert not list(run.glob("member_*"))
+    checkpoint = json.loads((run / "packed.checkpoint.json").read_text())
+    assert checkpoint["epochs_done"] == 2 and checkpoint["members"] == [3, 4, 5]
+    finished = _fingerprints(run, "member_*")
+    assert {name.split(".")[0] for name in finished} == {"member_01", "member_02", "member_03"}
+    killed_run = Path(shutil.copytree(run, tmp_path / "killed"))
 
+    # Each resumption trains once, packed: the new members, from their checkpointed epoch.
+    starts, resume = [], Checkpointing.resume
+
+    def recording_resume(self, model, epochs):
+        starts.append(resume(self, model, epochs))
+        return starts[-1]
+
+    monkeypatch.setattr(Checkpointing, "resume", recording_resume)
+    # From the folder alone (the killed script run again): a fit of the grown size.
+    grown = {**params, "n_repeats": 2}
     with caplog.at_level("WARNING", logger="sk_kerasbag"):
-        resumed = KFoldKerasClassifier(dense_classifier, save_dir=run, resume=True, **params)
+        resumed = KFoldKerasClassifier(dense_classifier, save_dir=run, resume=True, **grown)
         resumed.fit(X, y)
     assert "not possible" not in caplog.text  # trained packed, not one by one
+    assert starts == [2]
     assert not list(run.glob("packed.*"))
-    uninterrupted = KFoldKerasClassifier(dense_classifier, save_dir=tmp_path / "whole", **params)
-    uninterrupted.fit(X, y)
-    assert resumed.histories_ == uninterrupted.histories_
-    np.testing.assert_array_equal(
-        resumed.member_predictions(X), uninterrupted.member_predictions(X)
-    )
-    np.testing.assert_array_equal(resumed.oof_proba_, uninterrupted.oof_proba_)
-    for name in ("best_epoch", "held_epoch", "epochs", "val_loss"):
+    assert _fingerprints(run, "member_0[1-3]*") == finished
+    # By the fitted ensemble, grown again into the killed run.
+    uninterrupted_first = copy.deepcopy(first)
+    first.set_params(n_repeats=2, save_dir=killed_run, resume=True).fit(X, y)
+    assert starts == [2, 2]
+    # Uninterrupted and without save_dir: checkpointing changes nothing either.
+    uninterrupted = uninterrupted_first.set_params(n_repeats=2, save_dir=None).fit(X, y)
+    for ensemble in (resumed, first):
+        assert ensemble.histories_ == uninterrupted.histories_
         np.testing.assert_array_equal(
-            resumed.fit_statistics_[name], uninterrupted.fit_statistics_[name]
+            ensemble.member_predictions(X), uninterrupted.member_predictions(X)
         )
+        np.testing.assert_array_equal(ensemble.oof_proba_, uninterrupted.oof_proba_)
+        for name in ("best_epoch", "held_epoch", "epochs", "val_loss"):
+            np.testing.assert_array_equal(
+                ensemble.fit_statistics_[name], uninterrupted.fit_statistics_[name]
+            )
 
     # One model file per member, predicting exactly as the ensemble's member.
     for k, member in enumerate(resumed.estimators_, start=1):
@@ -407,10 +448,27 @@ def test_packed_fit_with_save_dir_checkpoints_and_resumes_after_sigkill(data, tm
     assert not list(run.glob("*.final.keras"))
     # A finished packed run reloads without training.
     files = _fingerprints(run, "member_*")
-    again = KFoldKerasClassifier(dense_classifier, save_dir=run, resume=True, **params).fit(X, y)
+    again = KFoldKerasClassifier(dense_classifier, save_dir=run, resume=True, **grown).fit(X, y)
     np.testing.assert_array_equal(again.member_predictions(X), resumed.member_predictions(X))
     assert again.histories_ == resumed.histories_ and again.fit_strategy_ == resumed.fit_strategy_
-    assert _fingerprints(run, "member_*") == files
+    assert _fingerprints(run, "member_*") == files and starts == [2, 2]
+
+
+@backend_independent
+def test_a_packed_checkpoint_of_members_the_fit_does_not_train_is_refused(tmp_path):
+    from sk_kerasbag._artifacts import RunFolder
+    from sk_kerasbag._members import MemberPlan
+    from sk_kerasbag._packing import fit_packed
+
+    # Such as a killed cold fit of six members, grown into by a fitted three-member one:
+    # the checkpoint continues only the pack it was written by.
+    run = RunFolder(tmp_path)
+    (tmp_path / "packed.checkpoint.json").write_text(json.dumps({"members": [0, 1, 2]}))
+    rows = np.arange(4)
+    plans = [MemberPlan(rows, rows, None, 0, k) for k in (3, 4)]
+    files = [run.member(plan.index) for plan in plans]
+    with pytest.raises(ValueError, match="members 1, 2, 3, trained .* fit trains members 4, 5"):
+        fit_packed(None, None, None, None, plans, None, files, run.packed_checkpoints())
 
 
 def test_resumed_plans_keep_each_members_index(finished_run):

@@ -69,8 +69,8 @@ def _unexpected_stderr_lines(stderr):
 def test_help_and_version_without_a_backend_then_the_demo_prints_only_its_results(tmp_path):
     out = tmp_path / "demo"
     done, help_out, help_err = _help_then_sk_kerasbag(
-        "demo", "--n-estimators", "2", "--epochs", "2", "--out", str(out)
-    )
+        "demo", "--n-estimators", "3", "--epochs", "2", "--out", str(out)
+    )  # three members: two would leave 40% of the rows unscored out of bag, and warn
     # The help and version answer without importing a backend.
     assert help_err == "", help_err
     assert help_out.splitlines()[-1] == "[]"
@@ -94,10 +94,10 @@ def test_help_and_version_without_a_backend_then_the_demo_prints_only_its_result
     for name in ("member_01.keras", "member_02.keras", "statistics.csv", "params.json"):
         assert (artifacts / name).is_file(), name
     assert not [p.name for p in artifacts.iterdir() if p.name.endswith(".lock")]
-    assert json.loads((artifacts / "params.json").read_text())["n_estimators"] == 2
+    assert json.loads((artifacts / "params.json").read_text())["n_estimators"] == 3
     assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ensemble = load(out / "ensemble")
-    assert ensemble.n_estimators == 2 and len(ensemble.estimators_) == 2
+    assert ensemble.n_estimators == 3 and len(ensemble.estimators_) == 3
     assert str(out) in printed
     assert np.isfinite(ensemble.oob_score_)
     assert f"out-of-bag accuracy: {ensemble.oob_score_:.4f}" in printed
@@ -109,7 +109,12 @@ def test_demo_without_out_leaves_nothing_in_the_working_directory(tmp_path, monk
     (tmp_path / "temporary").mkdir()
     assert main(["demo", "--n-estimators", "1", "--epochs", "1"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["temporary"]
-    (run,) = (tmp_path / "temporary").iterdir()
+    # Besides TensorFlow's own (autograph writes the code it generates there, and
+    # removes it when Python exits), one folder: the demo's.
+    (run,) = [
+        p for p in (tmp_path / "temporary").iterdir()
+        if not p.name.startswith("__autograph_generated_file")
+    ]  # fmt: skip
     assert run.name.startswith("sk-kerasbag-demo-")
     assert str(run / "ensemble") in capsys.readouterr().out
     # main() in a program's own process leaves that program's logging as it was.
@@ -162,3 +167,25 @@ def test_the_readme_runs_the_toml_example(tmp_path, capsys):
         oof = np.load(tmp_path / "runs" / run / "oof_predictions.npy")
         assert test.shape == (450, 10) and oof.shape == (1347, 10)
         np.testing.assert_allclose(test.sum(axis=1), 1, rtol=1e-5)
+
+
+@backend_independent
+@pytest.mark.parametrize("check", [False, True], ids=["run", "run --check"])
+def test_a_builder_that_returns_no_model_is_a_one_line_error(tmp_path, capsys, check):
+    (tmp_path / "forgetful_models.py").write_text(
+        "def forgets_to_return(input_shape, n_classes):\n    pass  # no return: None\n"
+    )
+    experiment = tmp_path / "forgetful.toml"
+    experiment.write_text(
+        '[model]\nbuilder = "forgetful_models:forgets_to_return"\n'
+        '[estimator]\nclass = "BaggedKerasClassifier"\n'
+        "params = { n_estimators = 1, epochs = 1, random_state = 0 }\n"
+        '[data]\nsource = "digits"\nn_samples = 100\n'
+    )
+    assert main(["run", *(["--check"] if check else []), str(experiment)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"sk-kerasbag run: error: {experiment}: ")
+    assert line.endswith(
+        "The model builder forgets_to_return returned NoneType; it must return a compiled "
+        "keras.Model."
+    )

@@ -1,8 +1,12 @@
 """Ensembles trained on image folders and path lists."""
 
+import contextlib
 import hashlib
 import importlib.util
 import os
+import re
+import signal
+import warnings
 from pathlib import Path
 
 import joblib
@@ -311,29 +315,102 @@ def test_decoded_images_are_cached_up_to_the_budget(copy_of):
     assert files.take(np.arange(3))._cache == {}  # a subset starts empty
 
 
-def test_a_fifo_named_like_an_image_never_blocks(copy_of):
-    import signal
+@contextlib.contextmanager
+def _never_blocks(seconds=60):
+    """Fail, instead of hanging the run, if the block opens a FIFO or reads a device."""
 
+    def hung(signum, frame):
+        raise TimeoutError("a FIFO or device named like an image was opened")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_fifo_named_like_an_image_never_blocks(copy_of):
     root = copy_of()
     fifo = root / "digit_0" / "pipe.png"
     os.mkfifo(fifo)
-
-    def hung(signum, frame):
-        raise TimeoutError("opening the FIFO blocked")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(60)
-    try:
-        # In a folder it is not an image: skipped. Named in a path list: a clear error.
-        assert str(fifo) not in list(list_images(root)[0])
-        clf = DirectoryBaggedClassifier(dense_classifier, n_estimators=1, **FAST).fit(root)
+    skipped = rf"1 file named like an image .* skipped: {re.escape(repr(str(fifo)))} \(a FIFO\)\.$"
+    with _never_blocks():
+        # In a folder it is not an image: skipped, with a warning. Named in a path list: an error.
+        with pytest.warns(UserWarning, match=skipped):
+            assert str(fifo) not in list(list_images(root)[0])
+        with pytest.warns(UserWarning, match=skipped):
+            clf = DirectoryBaggedClassifier(dense_classifier, n_estimators=1, **FAST).fit(root)
         with pytest.raises(ValueError, match=r"pipe\.png.*is not a regular file"):
             clf.predict([str(fifo)])
         with pytest.raises(ValueError, match=r"pipe\.png.*is not a regular file"):
             read_image(str(fifo), (8, 8))
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+
+
+def _returns_none(input_shape, n_classes):
+    """A builder that forgot to return its model: fit stops at it, after checking the data."""
+
+
+def _named_like_images_but_no_files(root: Path, elsewhere: Path) -> Path:
+    """Entries named like images in a class folder of ``root`` that are no image files.
+
+    Four to warn about, in sorted order, and a few skipped without a word:
+    hidden, of other extensions, and a real folder named like an image (it
+    is walked into like any folder). Returns the class folder.
+    """
+    folder = root / "digit_0"
+    os.symlink(elsewhere / "gone.png", folder / "a_broken.png")
+    os.symlink("/dev/zero", folder / "b_zero.png")
+    elsewhere.mkdir()
+    os.symlink(elsewhere, folder / "c_linked.png", target_is_directory=True)
+    os.mkfifo(folder / "d_pipe.png")
+    os.mkfifo(folder / ".hidden.png")
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "e_folder.png").mkdir()
+    return folder
+
+
+SKIPPED = "4 files named like images in {root!r} are not regular files and are skipped: "
+
+
+@backend_independent
+def test_entries_named_like_images_but_no_files_are_skipped_with_one_warning(copy_of, tmp_path):
+    root = copy_of()
+    folder = _named_like_images_but_no_files(root, tmp_path / "elsewhere")
+    before = _tree_fingerprint(root)
+    with _never_blocks(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        paths, labels = list_images(root)
+        # fit lists the folder once, checks the images it found, then stops at the builder.
+        clf = DirectoryBaggedClassifier(_returns_none, n_estimators=1, **FAST)
+        with pytest.raises(TypeError, match="_returns_none returned NoneType"):
+            clf.fit(root)
+    assert len(paths) == 40 and set(labels) == {"digit_0", "digit_1"}
+    expected = SKIPPED.format(root=str(root)) + ", ".join(
+        [
+            f"{str(folder / 'a_broken.png')!r} (a broken link)",
+            f"{str(folder / 'b_zero.png')!r} (a link to a device)",
+            f"{str(folder / 'c_linked.png')!r} (a link to a folder)",
+        ]
+    ) + " and 1 more."
+    ours = [w for w in caught if "named like images" in str(w.message)]
+    assert [str(w.message) for w in ours] == [expected, expected]  # one a listing
+    # Each pointing at the line here that listed the folder, not into the library.
+    assert {(w.category, w.filename) for w in ours} == {(UserWarning, __file__)}
+    assert _tree_fingerprint(root) == before  # nothing created, changed or removed
+
+
+def test_predicting_a_folder_warns_once_of_what_it_skips(copy_of, bagged, tmp_path):
+    root = copy_of()
+    _named_like_images_but_no_files(root, tmp_path / "elsewhere")
+    with _never_blocks(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        proba = bagged[0].predict_proba(root)
+    assert proba.shape == (40, 10)
+    (warning,) = [w for w in caught if "named like images" in str(w.message)]
+    assert str(warning.message).startswith(SKIPPED.format(root=str(root)))
+    assert warning.filename == __file__
 
 
 @backend_independent

@@ -9,6 +9,7 @@ import pytest
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GroupKFold
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -384,6 +385,9 @@ def test_class_weight(clf_data):
         dense_classifier, n_estimators=1, class_weight={"a": 20.0, "b": 1.0, "c": 1.0}, **FAST
     ).fit(X, labels)
     assert (heavy.predict(X) == "a").sum() > (base.predict(X) == "a").sum()
+    # A class that y does not have (a typo, another data set's label) is refused, not ignored.
+    with pytest.raises(ValueError, match=r"names 'd', not among the classes of y \('a', 'b'"):
+        clone(heavy).set_params(class_weight={"a": 2.0, "d": 1.0}).fit(X, labels)
     # "balanced" on rows where "a" is rare (8 rows of 87): the weights the member is
     # trained with, as Keras receives them, are scikit-learn's balanced weights of
     # the classes in the y given to fit (3.6 for "a", 0.7 to 0.75 for the others), row by row.
@@ -392,7 +396,9 @@ def test_class_weight(clf_data):
     fit = keras.Model.fit
 
     def recording_fit(model, *args, **kwargs):
-        trained_with.append((np.asarray(kwargs["y"]), kwargs["sample_weight"]))
+        batches = kwargs["x"]  # the first epoch's batches, as Keras will ask for them
+        codes, weights = zip(*(batches[i][1:] for i in range(len(batches))))
+        trained_with.append((np.concatenate(codes), np.concatenate(weights)))
         return fit(model, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -458,22 +464,66 @@ def test_a_classifier_of_scores_offers_decision_function_and_no_predict_proba(ba
     assert hasattr(BaggedKerasClassifier(dense_classifier), "predict_proba")  # before fit
 
 
-@pytest.mark.parametrize("units", [1, 2])
-def test_a_binary_classifier_of_scores_gives_one_score_per_row_like_scikit_learn(units):
+# Binary heads: (builder, loss, last activation), and whether they output probabilities.
+BINARY_HEADS = {
+    "sigmoid": (sigmoid_classifier, "binary_crossentropy", "sigmoid", True),
+    "logits": (sigmoid_classifier, "logits", None, True),
+    "hinge-1": (sigmoid_classifier, "hinge", None, False),
+    "hinge-2": (dense_classifier, "categorical_hinge", None, False),
+}
+
+
+@pytest.mark.parametrize("head", list(BINARY_HEADS))
+def test_held_out_predictions_and_every_method_agree_for_every_binary_head(head):
     X, y = three_class_rows(150)
     y = (y > 0).astype(int)
-    builder, loss = (sigmoid_classifier, "hinge")
-    if units == 2:
-        builder, loss = dense_classifier, "categorical_hinge"
+    builder, loss, activation, probabilities = BINARY_HEADS[head]
+    logits = loss == "logits"
+    if logits:
+        loss = keras.losses.BinaryCrossentropy(from_logits=True)
     clf = KFoldKerasClassifier(
-        builder, n_splits=2, epochs=3, random_state=0, model__loss=loss, model__activation=None
-    ).fit(X, y)
-    scores = clf.decision_function(X)
-    members = np.mean([m.predict(X, verbose=0) for m in clf.estimators_], axis=0)
-    expected = members[:, 0] if units == 1 else members[:, 1] - members[:, 0]
-    assert scores.shape == (len(X),)
-    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_equal(clf.predict(X), clf.classes_[(scores > 0).astype(int)])
+        builder, n_splits=2, epochs=3, random_state=0, model__loss=loss,
+        model__activation=activation,
+    ).fit(X, y)  # fmt: skip
+    members = np.array([m.predict(X, verbose=0) for m in clf.estimators_])
+
+    def expected(outputs):
+        """The definition: mean probability of classes_[1], or mean score (positive for it)."""
+        if outputs.shape[2] == 2:  # two score units: the difference, as scikit-learn's
+            return (outputs[:, :, 1] - outputs[:, :, 0]).mean(axis=0)
+        return (1 / (1 + np.exp(-outputs[:, :, 0])) if logits else outputs[:, :, 0]).mean(axis=0)
+
+    heldout = clf.oof_proba_
+    if probabilities:  # predict_proba, and held-out probabilities: a row of two per row
+        assert not hasattr(clf, "decision_function")
+        proba = clf.predict_proba(X)
+        np.testing.assert_allclose(proba[:, 1], expected(members), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+        decided, heldout_decided = np.argmax(proba, axis=1), np.argmax(heldout, axis=1)
+        assert heldout.shape == (len(X), 2) and ((heldout >= 0) & (heldout <= 1)).all()
+        heldout_public = heldout[:, 1]
+    else:  # decision_function, and held-out scores in its form: one per row
+        assert not hasattr(clf, "predict_proba")
+        scores = clf.decision_function(X)
+        assert scores.shape == heldout.shape == (len(X),)
+        np.testing.assert_allclose(scores, expected(members), rtol=1e-4, atol=1e-5)
+        decided, heldout_decided = (scores > 0).astype(int), (heldout > 0).astype(int)
+        heldout_public = heldout
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[decided])
+    assert clf.oof_score_ == accuracy_score(y, clf.classes_[heldout_decided])
+    # Each row's held-out output is that of the member that held it out.
+    for k, (_, rows) in enumerate(clf.folds_):
+        np.testing.assert_allclose(
+            heldout_public[rows], expected(members[k : k + 1, rows]), rtol=1e-4, atol=1e-5
+        )
+
+
+def test_a_linear_head_with_a_loss_that_takes_probabilities_is_refused_before_training():
+    X, y = three_class_rows(40)
+    clf = KFoldKerasClassifier(dense_classifier, n_splits=2, epochs=1, model__activation=None)
+    with pytest.raises(ValueError, match="last layer is linear, but its loss .* from_logits=True"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "estimators_")
 
 
 def test_members_are_reachable_as_scikit_learn_ensembles_offer_them(clf_data, kfold3):

@@ -84,8 +84,19 @@ def test_repeats_are_refused_where_they_cannot_mean_anything(rows):
     X, y = rows
     with pytest.raises(ValueError, match="n_repeats=2 needs shuffle=True"):
         KFoldKerasClassifier(dense_classifier, n_repeats=2, shuffle=False, **TINY).fit(X, y)
-    with pytest.raises(ValueError, match="n_repeats=2 repeats the default folds; with cv=3"):
+    with pytest.raises(ValueError, match="n_repeats=2 repeats the default folds, but cv=3 "):
         KFoldKerasClassifier(dense_classifier, n_repeats=2, cv=3, **TINY).fit(X, y)
+    with pytest.raises(ValueError, match=r"but cv \(a KFold splitter\) replaces them"):
+        KFoldKerasClassifier(dense_classifier, n_repeats=2, cv=KFold(3), **TINY).fit(X, y)
+    # A list of folds is described, not printed: 120 folds' indices would fill the screen.
+    folds = list(KFold(3).split(X)) * 40
+    with pytest.raises(ValueError) as refused:
+        KFoldKerasClassifier(dense_classifier, n_repeats=3, cv=folds, **TINY).fit(X, y)
+    message = str(refused.value)
+    assert message.startswith(
+        "n_repeats=3 repeats the default folds, but cv (a list of 120 given folds) replaces them."
+    )
+    assert "array" not in message and len(message) < 300
     with pytest.raises(InvalidParameterError, match="n_repeats"):
         KFoldKerasRegressor(dense_regressor, n_repeats=0, **TINY).fit(X, X[:, 0])
 

@@ -70,10 +70,20 @@ FIRST_USES = {
     # What a joblib or Dask worker does first: import the module of a member's code.
     "an inner module": "import sk_kerasbag._members",
 }
+# Then a first fit, whose batches TensorFlow serves from its first generator dataset.
+FIRST_FIT = """
+import keras, numpy as np
+from sk_kerasbag import BaggedKerasClassifier
+def build(input_shape, n_classes):
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.Dense(n_classes)])
+    model.compile(loss="hinge")
+    return model
+BaggedKerasClassifier(build, n_estimators=1, epochs=1).fit(np.eye(4), [0, 1, 0, 1])
+"""
 
 
 @pytest.mark.parametrize("first_use", list(FIRST_USES))
-def test_importing_the_package_loads_no_backend_and_its_first_use_prints_nothing(first_use):
+def test_importing_the_package_loads_no_backend_and_its_first_uses_print_nothing(first_use):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     code = (
         "import sys\n"
@@ -81,6 +91,7 @@ def test_importing_the_package_loads_no_backend_and_its_first_use_prints_nothing
         "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n"
         f"{FIRST_USES[first_use]}\n"
         "print('keras' in sys.modules)\n"
+        f"{FIRST_FIT}"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
@@ -136,37 +147,77 @@ def test_many_members_train_and_predict_without_retracing_rows_batched_in_any_wa
     clf.fit(X, y)
     assert "retracing" not in capfd.readouterr().err + caplog.text
     caplog.clear()
-    # Several sizes: each member compiles its forward pass for one batch shape.
+    # Several sizes, padded to powers of two: each shape compiled once, without a warning.
     for rows in (3, 5, 80, 1, 60):
         clf.predict_proba(X[:rows])
     # TensorFlow's warning goes to its logger (caplog, under pytest) or to stderr.
     assert "retracing" not in capfd.readouterr().err + caplog.text
     if keras.backend.backend() == "tensorflow":
-        # One forward pass traced once, for every member's weights and every row count.
-        _, single = clf.estimators_[0]._sk_kerasbag_shared_forward
-        assert single.experimental_get_tracing_count() == 1
+        # One graph of every member, traced once for every row count.
+        (every,) = clf.estimators_[0]._sk_kerasbag_shared_forward._every.values()
+        assert every.experimental_get_tracing_count() == 1
 
-    # Predictions do not depend on how rows are batched.
     whole = clf.predict_proba(X)
-    one_by_one = np.concatenate([clf.predict_proba(X[i : i + 1]) for i in range(len(X))])
-    # Bit for bit: each batch is padded to one shape, so no row's output depends on the others.
-    np.testing.assert_array_equal(one_by_one, whole)
+    # A row's output does not depend on the other rows of its call, bit for bit, in
+    # a batch of one shape (80 and 70 rows are padded to 128)...
     np.testing.assert_array_equal(clf.predict_proba(X[::-1]), whole[::-1])
+    np.testing.assert_array_equal(clf.predict_proba(X[5:75]), whole[5:75])
+    # ... and in batches of other shapes only as far as float32 rounds.
+    one_by_one = np.concatenate([clf.predict_proba(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(one_by_one, whole, rtol=1e-5, atol=1e-7)
     # The members ran through the forward pass they share.
     assert hasattr(clf.estimators_[0], "_sk_kerasbag_shared_forward")
 
 
-def test_rows_left_out_of_every_bootstrap_sample_are_no_warning(data, caplog):
+def test_a_call_of_few_rows_runs_a_batch_of_few_rows(data):
+    from sk_kerasbag._members import predict_members
+
+    X, _ = data
+    shapes = []
+
+    def forward(x, per_model=False):
+        shapes.append((x.shape, per_model))
+        return np.zeros((2, *x.shape[per_model:-1], 3))
+
+    # Each batch padded to the next power of two, not to the whole batch size.
+    for rows in (X[:1], X[:3]):
+        predict_members([None, None], [rows, rows], 256, forward)  # rows shared
+    predict_members([None, None], [X[:70], X[:5]], 64, forward)
+    assert shapes == [
+        ((1, 4), False),
+        ((4, 4), False),
+        ((2, 64, 4), True),
+        ((2, 8, 4), True),  # the rest of the longer rows: 6 of 70
+    ]
+
+
+def test_a_few_rows_left_out_of_every_bootstrap_sample_are_no_warning(data, caplog):
     X, y = data
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with caplog.at_level(logging.INFO, logger="sk_kerasbag"):
             clf = BaggedKerasClassifier(
-                dense_classifier, n_estimators=1, epochs=1, oob_score=True, random_state=0
+                dense_classifier, n_estimators=3, epochs=1, oob_score=True, random_state=0
             ).fit(X, y)
-    uncovered = np.isnan(clf.oob_decision_function_).any(axis=1).sum()
-    assert uncovered > 0  # a bootstrap sample holds about 63% of the rows
+    uncovered = np.isnan(clf.oob_decision_function_).any(axis=1).mean()
+    # Each bootstrap sample holds about 63% of the rows: 0.63 ** 3, about a quarter, are in all.
+    assert 0 < uncovered < 1 / 3
     assert [r.levelname for r in caplog.records if "never held out" in r.getMessage()] == ["INFO"]
+    assert np.isfinite(clf.oob_score_)
+
+
+def test_an_out_of_bag_score_on_a_minority_of_the_rows_warns(data):
+    X, y = data
+    clf = BaggedKerasClassifier(
+        dense_classifier, n_estimators=1, epochs=1, oob_score=True, random_state=0
+    )
+    with pytest.warns(UserWarning, match="never held out") as caught:
+        clf.fit(X, y)
+    uncovered = np.isnan(clf.oob_decision_function_).any(axis=1)
+    assert uncovered.mean() > 1 / 3  # one bootstrap sample holds about 63% of the rows
+    (message,) = [str(w.message) for w in caught if "never held out" in str(w.message)]
+    assert message.startswith(f"{uncovered.sum()} of {len(X)} rows")
+    assert f"rests on the other {(~uncovered).sum()} rows only" in message
     assert np.isfinite(clf.oob_score_)
 
 

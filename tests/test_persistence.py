@@ -1,7 +1,10 @@
 """estimator.save / sk_kerasbag.load: plain files, no pickle, Keras safe mode, tamper checks."""
 
+import copy
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +15,7 @@ import joblib
 import keras
 import numpy as np
 import pytest
+import sklearn
 from sklearn.base import clone
 
 from sk_kerasbag import (
@@ -210,8 +214,6 @@ def test_a_crafted_folder_cannot_make_load_or_fit_run_code(data, saved, tmp_path
 
 
 def test_save_refuses_what_only_pickle_can_store(saved, tmp_path):
-    import copy
-
     def local_builder(input_shape, n_classes):
         return dense_classifier(input_shape, n_classes)
 
@@ -350,6 +352,10 @@ _MALFORMED = {
     "a callable that is a number": lambda m: _set(m, "_seeds", {"__callable__": 5}),
     "classes are null": lambda m: _set(m, "classes_", None),
     "a tuple of a number": lambda m: _set(m, "input_shape_", {"__tuple__": 3}),
+    "routing requests of no method": lambda m: {**m, "metadata_request": {"owner": {}}},
+    "a routing request that is a number": lambda m: {
+        **m, "metadata_request": {"fit": {"sample_weight": 5}}
+    },
 }
 
 
@@ -367,6 +373,152 @@ def test_a_malformed_manifest_is_an_error_naming_the_file(saved, tmp_path, case)
     manifest_path.write_text(json.dumps(manifest).replace('"DEEP"', "[" * 5000 + "]" * 5000))
     with pytest.raises(ValueError, match=f"{manifest_path}.* (malformed|not an sk_kerasbag)"):
         load(tmp_path / "clf", custom_objects={"dense_classifier": dense_classifier})
+
+
+def _rewrite_manifest(folder, change):
+    """Apply ``change`` to the parsed ``estimator.json`` of ``folder`` and write it back."""
+    path = folder / "estimator.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def _link_elsewhere(folder, name):
+    """``folder / name`` becomes a link to a copy of it outside ``folder``, hash unchanged."""
+    target = folder.parent / f"elsewhere-{name}"
+    shutil.copyfile(folder / name, target)
+    (folder / name).unlink()
+    (folder / name).symlink_to(target)  # its target's SHA-256 is the one recorded
+
+
+def _add_notes(folder):
+    (folder / "notes.txt").write_text("mine")
+    digest = hashlib.sha256(b"mine").hexdigest()
+    _rewrite_manifest(folder, lambda m: m["sha256"].update({"notes.txt": digest}))
+
+
+def _replace_by_folder(folder, name):
+    (folder / name).unlink()
+    (folder / name).mkdir()
+
+
+# Each tampering, and what the refusal must say: the file it names, then its problem.
+_TAMPERED = {
+    "no SHA-256 table": (
+        lambda f: _rewrite_manifest(f, lambda m: m.pop("sha256")),
+        r"{folder}/estimator\.json has no SHA-256 table \('sha256'\)",
+    ),
+    "a SHA-256 table that is a list": (
+        lambda f: _rewrite_manifest(f, lambda m: m.update(sha256=list(m["sha256"]))),
+        r"{folder}/estimator\.json's SHA-256 table \('sha256'\) is a list, not a table",
+    ),
+    "arrays.npz a link": (
+        lambda f: _link_elsewhere(f, "arrays.npz"),
+        r"{folder}/arrays\.npz is a symbolic link, not a file of the folder",
+    ),
+    "a member a link": (
+        lambda f: _link_elsewhere(f, "member_02.keras"),
+        r"{folder}/member_02\.keras is a symbolic link, not a file of the folder",
+    ),
+    "a folder in place of a member": (
+        lambda f: _replace_by_folder(f, "member_02.keras"),
+        r"{folder}/member_02\.keras is a folder, not a file",
+    ),
+    "a member without a hash": (
+        lambda f: _rewrite_manifest(f, lambda m: m["sha256"].pop("member_02.keras")),
+        r"{folder}/estimator\.json's SHA-256 table .* has no SHA-256 for member_02\.keras",
+    ),
+    "a hash of a file that is no part": (
+        _add_notes,
+        r"{folder}/estimator\.json's SHA-256 table .* lists notes\.txt, beyond the files",
+    ),
+    "a hash that is a number": (
+        lambda f: _rewrite_manifest(f, lambda m: m["sha256"].update({"arrays.npz": 5})),
+        r"{folder}/estimator\.json's SHA-256 table .* gives 5 for arrays\.npz, which is "
+        "not a SHA-256",
+    ),
+    "a hash one digit short": (
+        lambda f: _rewrite_manifest(
+            f, lambda m: m["sha256"].update({"arrays.npz": m["sha256"]["arrays.npz"][1:]})
+        ),
+        r"{folder}/estimator\.json's SHA-256 table .* gives '[0-9a-f]{{63}}' for arrays\.npz",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_TAMPERED))
+def test_a_tampered_folder_is_refused_naming_the_file_and_its_problem(saved, tmp_path, case):
+    folder = _copy(saved[1], tmp_path)
+    tamper, message = _TAMPERED[case]
+    tamper(folder)
+    with pytest.raises(ValueError, match=message.format(folder=re.escape(str(folder)))):
+        load(folder, custom_objects={"dense_classifier": dense_classifier})
+
+
+def test_metadata_routing_requests_survive_save_and_load(saved, tmp_path):
+    clf = copy.deepcopy(saved[0])  # the shared one stays without requests
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf.set_fit_request(sample_weight=True, validation_data="held_out")
+        clf.set_score_request(sample_weight=False)
+    clf.save(tmp_path / "clf")
+    loaded = load(tmp_path / "clf")
+    routing = loaded.get_metadata_routing()
+    assert repr(routing) == repr(clf.get_metadata_routing())
+    assert routing.fit.requests == {"sample_weight": True, "validation_data": "held_out"}
+    assert routing.score.requests == {"sample_weight": False}
+    # An estimator that made no choices keeps no request of its own: it gets the
+    # defaults of its class wherever it is loaded.
+    manifest = json.loads((saved[1] / "estimator.json").read_text())
+    assert manifest["metadata_request"] is None
+
+
+def _member_of_other_shape(folder, input_shape, n_classes):
+    """Replace member_02 by a model of another shape, its hash updated (a deliberate edit)."""
+    from sk_kerasbag._files import save_model, sha256
+
+    member = folder / "member_02.keras"
+    save_model(dense_classifier(input_shape, n_classes, hidden=8), member)
+    _rewrite_manifest(folder, lambda m: m["sha256"].update({member.name: sha256(member)}))
+
+
+@pytest.mark.parametrize(
+    "input_shape, n_classes, problem",
+    [
+        ((4,), 3, r"member 2 takes inputs of shape \(4,\), not the rows of shape \(5,\)"),
+        ((5,), 4, r"member 2 gives \(4,\) outputs per row, not the 3 its attributes describe"),
+    ],
+    ids=["other rows", "other outputs"],
+)
+def test_a_member_of_another_shape_is_refused_at_load(
+    saved, tmp_path, input_shape, n_classes, problem
+):
+    folder = _copy(saved[1], tmp_path)
+    _member_of_other_shape(folder, input_shape, n_classes)
+    with pytest.raises(ValueError, match=problem):
+        load(folder, custom_objects={"dense_classifier": dense_classifier})
+
+
+def test_load_checks_the_members_without_running_them(data, saved, monkeypatch):
+    from sk_kerasbag import _base
+
+    X, _ = data
+    calls = []
+
+    def counted(name, function):
+        def count(*args, **kwargs):
+            calls.append(name)
+            return function(*args, **kwargs)
+
+        return count
+
+    # The ensemble's prediction path, and Keras's ways into a model's forward pass.
+    monkeypatch.setattr(_base, "predict_members", counted("predict_members", _base.predict_members))
+    for name in ("__call__", "predict", "predict_on_batch"):
+        monkeypatch.setattr(keras.Model, name, counted(name, getattr(keras.Model, name)))
+    loaded = load(saved[1])
+    assert calls == []
+    np.testing.assert_array_equal(loaded.predict_proba(X), saved[0].predict_proba(X))
+    assert "predict_members" in calls  # the counting sees a prediction
 
 
 # -- custom Keras objects ----------------------------------------------------------
@@ -392,21 +544,7 @@ def test_members_with_unregistered_custom_objects_travel_through_joblib_and_work
     np.testing.assert_allclose(in_workers.fit(X, y).predict(X), reg.predict(X), rtol=1e-5)
 
 
-def test_members_that_cannot_travel_are_refused_before_training_saying_what_to_do():
-    X, y = builders.three_class_rows(60)
-    reg = KFoldKerasRegressor(builders.local_layer_regressor, n_splits=2, epochs=1, n_jobs=2)
-    message = "cannot be sent between processes.*top level of an importable module.*n_jobs=1"
-    with pytest.raises(TypeError, match=message):
-        reg.fit(X, y.astype(float))
-    assert not hasattr(reg, "estimators_")
-    # One process needs no travel: the same builder trains.
-    reg.set_params(n_jobs=1).fit(X, y.astype(float))
-    assert len(reg.estimators_) == 2
-
-
 def test_pickles_from_before_routed_arguments_moved_keep_them_and_copies_predict(data, saved):
-    import copy
-
     X, labels = data
     clf = saved[0]  # fitted with model__hidden=8
     # An older pickle held model__hidden as an attribute, and no _model_params.

@@ -7,6 +7,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator
 from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
 
@@ -173,6 +174,55 @@ def test_not_fitted():
 def test_bad_history_lists(bad):
     with pytest.raises((ValueError, TypeError)):
         plot_history(bad)
+
+
+class _NoMetricInCommon(BaseEstimator):
+    """As an ensemble whose members, once fitted, recorded no metric in common."""
+
+    def fit(self, X=None, y=None):
+        self.histories_ = [{"loss": [1.0]}, {"accuracy": [0.5]}]
+        return self
+
+
+@pytest.mark.parametrize(
+    "estimator, metrics, error, message",
+    [
+        (
+            "validated",
+            [],
+            ValueError,
+            r"one panel per metric, and metrics is empty; name at least one of the "
+            r"available metrics: 'accuracy', 'loss'\.$",
+        ),
+        (_NoMetricInCommon().fit(), None, ValueError, "no metric is in every member's"),
+        ("validated", "loss", TypeError, r"got the string 'loss': pass \['loss'\]\.$"),
+        ("validated", [["loss"]], TypeError, r"named by a str, such as 'loss'; got list"),
+        ([{"loss": [1.0]}], None, TypeError, "not its histories; draw a list of histories with"),
+    ],
+    ids=["empty metrics", "none in common", "a string", "a list in the list", "histories"],
+)
+def test_plot_training_refuses_odd_input_clearly_before_drawing(
+    request, estimator, metrics, error, message
+):
+    if estimator == "validated":
+        estimator = request.getfixturevalue("validated")
+    with pytest.raises(error, match=message):
+        plot_training(estimator, metrics=metrics)
+    assert plt.get_fignums() == []  # refused before any figure was made
+
+
+@pytest.mark.parametrize(
+    "histories, metric, message",
+    [
+        ({"loss": [1.0, 0.5]}, "loss", r"got a single history: pass \[history\]"),
+        ([{"loss": [1.0, 0.5]}], ["loss"], r"got list \['loss'\]\. plot_training"),
+    ],
+    ids=["one history", "a list of metrics"],
+)
+def test_plot_history_refuses_odd_input_clearly(histories, metric, message):
+    with pytest.raises(TypeError, match=message):
+        plot_history(histories, metric=metric)
+    assert plt.get_fignums() == []
 
 
 def test_missing_matplotlib_says_how_to_install(validated, monkeypatch):

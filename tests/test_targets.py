@@ -2,13 +2,16 @@
 
 import copy
 import pickle
+import warnings
 
 import keras
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import KFold
+from sklearn.neural_network import MLPClassifier
 from sklearn.utils.estimator_checks import (
     check_classifiers_multilabel_output_format_predict,
     check_classifiers_multilabel_output_format_predict_proba,
@@ -28,7 +31,7 @@ from sk_kerasbag.stacking import _majority_vote
 
 from .builders import dense_classifier, dense_regressor, three_class_rows
 from .marks import backend_independent
-from .shared import shared_fixture
+from .shared import fingerprint, shared_fixture
 
 TINY = dict(epochs=1, batch_size=16, random_state=0)
 # dense_classifier with one sigmoid unit per label: the head a multilabel y needs.
@@ -75,6 +78,13 @@ def assert_same_folds(a, b):
 # -- one-hot y ---------------------------------------------------------------------
 
 
+def _mlp_predict_dtype(X, y) -> np.dtype:
+    """The dtype of scikit-learn's MLPClassifier's predictions for an indicator-matrix ``y``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # one iteration is enough
+        return MLPClassifier(hidden_layer_sizes=(2,), max_iter=1).fit(X, y).predict(X).dtype
+
+
 def test_one_hot_y_trains_on_its_classes_and_predicts_one_hot_rows(rows, one_hot_and_labels):
     X, labels, one_hot, _ = rows
     clf, twin = one_hot_and_labels
@@ -88,7 +98,8 @@ def test_one_hot_y_trains_on_its_classes_and_predicts_one_hot_rows(rows, one_hot
     assert clf.oof_proba_.shape == (len(X), 3) and clf.oof_score_ == twin.oof_score_
 
     predicted = clf.predict(X)
-    assert predicted.shape == one_hot.shape and predicted.dtype == one_hot.dtype
+    # An indicator matrix of scikit-learn's dtype (one_hot is float32), as MLPClassifier's.
+    assert predicted.shape == one_hot.shape and predicted.dtype == _mlp_predict_dtype(X, one_hot)
     np.testing.assert_array_equal(predicted, np.eye(3)[twin.predict(X)])
     assert clf.score(X, one_hot) == twin.score(X, labels) == accuracy_score(one_hot, predicted)
 
@@ -143,7 +154,8 @@ def test_multilabel_y_averages_per_label_probabilities_and_folds_unstratified(
 
     predicted = clf.predict(X)
     np.testing.assert_array_equal(predicted, (proba > 0.5).astype(int))
-    assert predicted.dtype.kind == "i" and predicted.shape == multilabel.shape
+    assert predicted.shape == multilabel.shape
+    assert predicted.dtype == _mlp_predict_dtype(X, multilabel.astype(np.float32))
     # Subset accuracy: a row counts when every label of it is right.
     subset = np.mean((predicted == multilabel).all(axis=1))
     assert clf.score(X, multilabel) == pytest.approx(subset)
@@ -179,7 +191,8 @@ def test_multilabel_y_refuses_what_cannot_learn_it_before_training(rows):
         clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, **params, **TINY)
         with pytest.raises(ValueError, match="3 sigmoid units .* loss='binary_crossentropy'"):
             clf.fit(X, multilabel)
-        assert not hasattr(clf, "estimators_"), case
+        # Left unfitted: not even the attributes read from the refused y.
+        assert vars(clf).keys() == vars(clone(clf)).keys(), case
     sigmoid = BaggedKerasClassifier(dense_classifier, n_estimators=1, **SIGMOID, **TINY)
     with pytest.raises(ValueError, match="multilabel y has labels that rows share"):
         clone(sigmoid).set_params(class_weight="balanced").fit(X, multilabel)
@@ -189,6 +202,22 @@ def test_multilabel_y_refuses_what_cannot_learn_it_before_training(rows):
         clone(sigmoid).fit(X, np.c_[labels, labels, labels])
     with pytest.raises(ValueError, match="indicator matrix, but not of 0s and 1s"):
         clone(sigmoid).fit(X, 3 + 2 * multilabel)  # two values: scikit-learn's "indicator"
+
+
+def test_a_refit_refused_after_its_target_was_read_leaves_the_fitted_ensemble_as_it_was(
+    rows, one_hot_and_labels
+):
+    X, labels, _, multilabel = rows
+    clf = copy.deepcopy(one_hot_and_labels[1])  # softmax heads, fitted on labels
+    clf.set_params(class_weight=None)  # which a multilabel y would refuse first
+    before = (dict(vars(clf)), fingerprint(clf), clf.predict(X))
+    # The target is read (a multilabel y, its classes) before the model is refused.
+    with pytest.raises(ValueError, match="3 sigmoid units"):
+        clf.fit(X, multilabel)
+    assert vars(clf).keys() == before[0].keys()
+    assert all(vars(clf)[name] is value for name, value in before[0].items())
+    assert fingerprint(clf) == before[1]
+    np.testing.assert_array_equal(clf.predict(X), before[2])  # labels, not indicator rows
 
 
 def test_multilabel_rows_weighted_to_one_label_set_still_train(rows):
@@ -260,7 +289,6 @@ def test_a_saved_target_kind_is_checked_on_load(multilabel_kfold, tmp_path):
     manifest = json.loads(manifest_path.read_text())
     for change, problem in [
         ({"_target_kind": "matrix"}, "_target_kind is 'matrix'"),
-        ({"_target_kind": "onehot", "_y_dtype": "<U3"}, "_y_dtype is not the numeric dtype"),
     ]:
         changed = {**manifest, "fitted": {**manifest["fitted"], **change}}
         manifest_path.write_text(json.dumps(changed))
