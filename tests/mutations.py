@@ -306,12 +306,14 @@ MUTATIONS: list[dict] = [
         tests=[T + "test_errors.py::test_validation_data_with_unknown_label"],
     ),
     dict(
-        id="task-saved-dtype-kind",
+        id="task-indicator-dtype",
         file="sk_kerasbag/_tasks.py",
-        original='if dtype is None or dtype.kind not in "biuf":',
-        replacement='if dtype is None or dtype.kind not in "biufU":',
-        description="a string dtype passes as the numeric dtype of a one-hot target",
-        tests=[T + "test_targets.py::test_a_saved_target_kind_is_checked_on_load"],
+        original="return np.eye(len(self.classes_), dtype=np.int64)[codes]",
+        replacement="return np.eye(len(self.classes_))[codes]",
+        description="one-hot predictions in float64, not scikit-learn's int64",
+        tests=[
+            T + "test_targets.py::test_one_hot_y_trains_on_its_classes_and_predicts_one_hot_rows"
+        ],
     ),
     dict(
         id="task-sigmoid-columns-swapped",
@@ -335,17 +337,17 @@ MUTATIONS: list[dict] = [
         id="task-binary-score-sign",
         file="sk_kerasbag/_tasks.py",
         original=(
-            "return scores[:, 1] if self._output_spec.width == 1 "
-            "else scores[:, 1] - scores[:, 0]"
+            "return output[:, 1] if self._output_spec.width == 1 "
+            "else output[:, 1] - output[:, 0]"
         ),
         replacement=(
-            "return scores[:, 1] if self._output_spec.width == 1 "
-            "else scores[:, 0] - scores[:, 1]"
+            "return output[:, 1] if self._output_spec.width == 1 "
+            "else output[:, 0] - output[:, 1]"
         ),
         description="two-unit binary decision_function has the wrong sign",
         tests=[
             T + "test_estimators.py::"
-            "test_a_binary_classifier_of_scores_gives_one_score_per_row_like_scikit_learn[2]"
+            "test_held_out_predictions_and_every_method_agree_for_every_binary_head[hinge-2]"
         ],
     ),
     dict(
