@@ -415,7 +415,8 @@ def predict_rows(model: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarr
     outputs = []
     for start in range(0, len(X), batch_size):
         batch = X[start : start + batch_size]
-        outputs.append(np.asarray(forward(_padded(batch, batch_size)))[: len(batch)])
+        padded = _padded(batch, padded_rows(len(batch), batch_size))
+        outputs.append(np.asarray(forward(padded))[: len(batch)])
     return np.concatenate(outputs).astype(np.float64, copy=False)
 
 
@@ -438,19 +439,18 @@ def predict_members(
     outputs = [[] for _ in models]
     for start in range(0, max(len(x) for x in inputs), batch_size):
         parts = [x[start : start + batch_size] for x in inputs]
+        rows = padded_rows(max(len(p) for p in parts), batch_size)
         if shared:
-            results = forward(_padded(parts[0], batch_size))
+            results = forward(_padded(parts[0], rows))
         else:
-            rows = padded_rows(max(len(p) for p in parts), batch_size)
-            results = forward(np.stack([_padded(p, batch_size, rows) for p in parts]), per_model=True)
+            results = forward(np.stack([_padded(p, rows) for p in parts]), per_model=True)
         for output, part, result in zip(outputs, parts, results):
             output.append(result[: len(part)])
     return [np.concatenate(output).astype(np.float64, copy=False) for output in outputs]
 
 
-def _padded(batch: np.ndarray, batch_size: int, rows: int | None = None) -> np.ndarray:
-    """``batch`` with zero rows added up to ``rows`` (by default :func:`padded_rows`)."""
-    rows = padded_rows(len(batch), batch_size) if rows is None else rows
+def _padded(batch: np.ndarray, rows: int) -> np.ndarray:
+    """``batch`` with zero rows added up to ``rows`` (see :func:`padded_rows`)."""
     if len(batch) == rows:  # full batches go as they are, without a copy
         return batch
     padding = np.zeros((rows - len(batch), *batch.shape[1:]), dtype=batch.dtype)

@@ -455,7 +455,7 @@ class _ForwardFunctions:
 
     def runs(self, models: list[keras.Model]) -> bool:
         """Whether these models can run through these functions (built alike; remembered)."""
-        key = tuple(map(id, models))
+        key = _identities(models)
         if key not in self._alike:  # kept with the models: no id is reused
             self._alike[key] = models, _alike(models)
         return self._alike[key][1]
@@ -471,13 +471,18 @@ class _ForwardFunctions:
 
     def every(self, models: list[keras.Model], x: np.ndarray) -> Callable:
         """The TensorFlow function running all ``models`` on batches like ``x``."""
-        key = tuple(map(id, models))  # the function holds the models: no id is reused
+        key = _identities(models)  # the function holds the models: no id is reused
         if key not in self._every:
             import tensorflow as tf
 
             forward = _EveryForward(models)
             self._every[key] = tf.function(forward, input_signature=[_rows_spec(x)])
         return self._every[key]
+
+
+def _identities(models: list[keras.Model]) -> tuple[int, ...]:
+    """A key for this very set of models (valid while whatever holds the key holds them)."""
+    return tuple(map(id, models))
 
 
 def _rows_spec(x: np.ndarray):
