@@ -8,12 +8,10 @@ use them. Classes in an importable module are tested in ``test_persistence.py``.
 
 import copy
 import json
-import os
 import pickle
-import subprocess
+import runpy
 import sys
 import textwrap
-from pathlib import Path
 
 import joblib
 import keras
@@ -26,8 +24,6 @@ from sk_kerasbag import BaggedKerasRegressor
 from . import builders
 from .marks import worker_processes
 from .shared import shared_fixture
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def local_objects_regressor(input_shape, n_outputs, subclassed=False):
@@ -258,22 +254,33 @@ _SCRIPT = textwrap.dedent(
 )
 
 
+def _load_and_predict(pickled: bytes, X: np.ndarray) -> tuple[np.ndarray, str]:
+    """In a worker process, whose __main__ is not the script: everything comes by value."""
+    loaded = pickle.loads(pickled)
+    return loaded.predict(X), type(loaded.estimators_[0].loss).__name__
+
+
+@worker_processes
 def test_a_scripts_main_custom_objects_train_in_workers_and_travel_to_another_process(
-    data, tmp_path
+    data, tmp_path, monkeypatch, capsys
 ):
+    # The script runs as __main__ (runpy puts it in sys.modules["__main__"] while it
+    # runs, as `python train.py` would), in this process: its members train in the
+    # shared pool of joblib's worker processes rather than in a pool of its own.
     X, y = data
     np.save(tmp_path / "data.npy", X)
     np.save(tmp_path / "target.npy", y)
     (tmp_path / "train.py").write_text(_SCRIPT)
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "train.py"), str(tmp_path), json.dumps(PARAMS)],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout.splitlines()[-1])
+    monkeypatch.setattr(sys, "argv", ["train.py", str(tmp_path), json.dumps(PARAMS)])
+    runpy.run_path(str(tmp_path / "train.py"), run_name="__main__")
+    assert sys.modules["__main__"].__name__ == "__main__" and not hasattr(
+        sys.modules["__main__"], "ScaledSquaredError"
+    )  # runpy put this process's __main__ back
+    results = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert results == dict.fromkeys(results, True) and len(results) == 5, results
-    # This process's __main__ is not the script: everything comes by value.
-    loaded = pickle.loads((tmp_path / "reg.cloudpickle").read_bytes())
-    np.testing.assert_array_equal(loaded.predict(X), np.load(tmp_path / "predictions.npy"))
-    assert type(loaded.estimators_[0].loss).__name__ == "ScaledSquaredError"
+    pickled = (tmp_path / "reg.cloudpickle").read_bytes()
+    [(predictions, loss)] = joblib.Parallel(n_jobs=2)(
+        [joblib.delayed(_load_and_predict)(pickled, X)]
+    )
+    np.testing.assert_array_equal(predictions, np.load(tmp_path / "predictions.npy"))
+    assert loss == "ScaledSquaredError"
