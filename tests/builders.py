@@ -67,6 +67,31 @@ def dense_regressor(input_shape, n_outputs, hidden=32, learning_rate=0.05):
     return model
 
 
+def linear_classifier(input_shape, n_classes, learning_rate=0.05):
+    """The cheapest classifier: softmax regression with no metrics (scikit-learn's checks).
+
+    A tiny member's fit is mostly the backend tracing (TensorFlow) or compiling
+    (JAX) its train step, which grows with the layers and the metrics.
+    """
+    model = keras.Sequential(
+        [keras.Input(input_shape), keras.layers.Flatten(),
+         keras.layers.Dense(n_classes, activation="softmax")]
+    )  # fmt: skip
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy"
+    )
+    return model
+
+
+def linear_regressor(input_shape, n_outputs, learning_rate=0.05):
+    """The cheapest regressor: linear regression with no metrics (see ``linear_classifier``)."""
+    model = keras.Sequential(
+        [keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(n_outputs)]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    return model
+
+
 def small_cnn(input_shape, n_classes, filters=4):
     """A minimal convolutional classifier for image tests."""
     model = keras.Sequential(

@@ -6,18 +6,23 @@ together covering both families (bagging, K-fold) and both tasks
 them: the checks fit hundreds of small ensembles, and running all four on both
 backends would double the suite's time for no extra code covered.
 
-The ensembles are the smallest of their family: one bagged member, two folds.
-The checks are about the estimator's contract (input validation, dtypes,
-pickling, idempotence, fitted attributes, ...), which no member count changes,
-and a Keras member fit is what they cost: a second bagged member doubled this
-module's time. Averaging several members is tested elsewhere
-(tests/test_estimators.py, tests/test_scaling.py).
+The ensembles are the smallest of their family: one bagged member, two folds,
+of the cheapest members (a linear head without metrics). The checks are about
+the estimator's contract (input validation, dtypes, pickling, idempotence,
+fitted attributes, ...), which no member count or architecture changes, and a
+Keras member fit, mostly the backend tracing or compiling its train step, is
+what they cost: a second bagged member doubled this module's time, a hidden
+layer and an accuracy metric added a quarter (82 s of worker time instead of 66
+under TensorFlow, 62 instead of 49 under JAX). Averaging several members and
+deeper members are tested elsewhere (tests/test_estimators.py,
+tests/test_scaling.py).
 """
 
 import functools
 
 import keras
 import pytest
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from sk_kerasbag import (
@@ -27,19 +32,19 @@ from sk_kerasbag import (
     KFoldKerasRegressor,
 )
 
-from .builders import dense_classifier, dense_regressor
+from .builders import dense_classifier, linear_classifier, linear_regressor
 
 # With a routed builder argument set, as users set them: every check must hold with it.
-FAST = dict(epochs=2, batch_size=16, random_state=0, model__hidden=32)
+FAST = dict(epochs=2, batch_size=16, random_state=0, model__learning_rate=0.05)
 
 ESTIMATORS_BY_BACKEND = {
     "tensorflow": [
-        BaggedKerasClassifier(dense_classifier, n_estimators=1, **FAST),
-        KFoldKerasRegressor(dense_regressor, n_splits=2, **FAST),
+        BaggedKerasClassifier(linear_classifier, n_estimators=1, **FAST),
+        KFoldKerasRegressor(linear_regressor, n_splits=2, **FAST),
     ],
     "jax": [
-        KFoldKerasClassifier(dense_classifier, n_splits=2, **FAST),
-        BaggedKerasRegressor(dense_regressor, n_estimators=1, **FAST),
+        KFoldKerasClassifier(linear_classifier, n_splits=2, **FAST),
+        BaggedKerasRegressor(linear_regressor, n_estimators=1, **FAST),
     ],
 }
 ESTIMATORS = ESTIMATORS_BY_BACKEND.get(
@@ -61,6 +66,14 @@ EXPECTED_FAILURES = {
 }
 
 
+# The checks a linear head cannot pass, run with dense_classifier's hidden layer:
+# check_class_weight_classifiers wants class 0 predicted for 87% of its noisy,
+# unscaled blobs under class weights of 1000 to 0.0001, which a linear head's
+# logits, following the features' large values, do not give even in 20 epochs.
+# (With the weights ignored it fails with any head: its classes are balanced.)
+NEEDS_A_HIDDEN_LAYER = {"check_class_weight_classifiers"}
+
+
 def _check_name(check):
     return check.func.__name__ if isinstance(check, functools.partial) else check.__name__
 
@@ -72,6 +85,8 @@ def _case(estimator, check):
     marks = []
     if name in EXPECTED_FAILURES:
         marks = [pytest.mark.xfail(reason=EXPECTED_FAILURES[name], strict=True)]
+    if name in NEEDS_A_HIDDEN_LAYER:
+        estimator = clone(estimator).set_params(model=dense_classifier)
     return pytest.param(estimator, check, marks=marks, id=f"{type(estimator).__name__}-{name}")
 
 
