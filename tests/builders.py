@@ -20,19 +20,25 @@ def dense_classifier(
     loss="sparse_categorical_crossentropy",
     activation="softmax",
     run_eagerly=False,
+    metrics=("accuracy",),
 ):
-    """A one-hidden-layer softmax classifier (``activation=None``: a linear head, for scores)."""
+    """A one-hidden-layer softmax classifier (``activation=None``: a linear head, for scores).
+
+    ``hidden=None`` leaves the hidden layer out and ``metrics=None`` the metrics:
+    the cheapest member, for tests that fit many (a tiny member's fit is mostly
+    the backend tracing or compiling its train step, which grows with both).
+    """
     model = keras.Sequential(
         [
             keras.Input(input_shape),
             keras.layers.Flatten(),
-            keras.layers.Dense(hidden, activation="relu"),
+            *([] if hidden is None else [keras.layers.Dense(hidden, activation="relu")]),
             keras.layers.Dense(n_classes, activation=activation),
         ]
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"],
-        run_eagerly=run_eagerly,
+        optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+        metrics=list(metrics or []), run_eagerly=run_eagerly,
     )  # fmt: skip
     return model
 
@@ -54,39 +60,14 @@ def sigmoid_classifier(
 
 
 def dense_regressor(input_shape, n_outputs, hidden=32, learning_rate=0.05):
-    """A one-hidden-layer linear-output regressor."""
+    """A one-hidden-layer linear-output regressor (``hidden=None``: linear regression)."""
     model = keras.Sequential(
         [
             keras.Input(input_shape),
             keras.layers.Flatten(),
-            keras.layers.Dense(hidden, activation="relu"),
+            *([] if hidden is None else [keras.layers.Dense(hidden, activation="relu")]),
             keras.layers.Dense(n_outputs),
         ]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-    return model
-
-
-def linear_classifier(input_shape, n_classes, learning_rate=0.05):
-    """The cheapest classifier: softmax regression with no metrics (scikit-learn's checks).
-
-    A tiny member's fit is mostly the backend tracing (TensorFlow) or compiling
-    (JAX) its train step, which grows with the layers and the metrics.
-    """
-    model = keras.Sequential(
-        [keras.Input(input_shape), keras.layers.Flatten(),
-         keras.layers.Dense(n_classes, activation="softmax")]
-    )  # fmt: skip
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy"
-    )
-    return model
-
-
-def linear_regressor(input_shape, n_outputs, learning_rate=0.05):
-    """The cheapest regressor: linear regression with no metrics (see ``linear_classifier``)."""
-    model = keras.Sequential(
-        [keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(n_outputs)]
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     return model

@@ -7,15 +7,15 @@ them: the checks fit hundreds of small ensembles, and running all four on both
 backends would double the suite's time for no extra code covered.
 
 The ensembles are the smallest of their family: one bagged member, two folds,
-of the cheapest members (a linear head without metrics). The checks are about
-the estimator's contract (input validation, dtypes, pickling, idempotence,
-fitted attributes, ...), which no member count or architecture changes, and a
-Keras member fit, mostly the backend tracing or compiling its train step, is
-what they cost: a second bagged member doubled this module's time, a hidden
-layer and an accuracy metric added a quarter (82 s of worker time instead of 66
-under TensorFlow, 62 instead of 49 under JAX). Averaging several members and
-deeper members are tested elsewhere (tests/test_estimators.py,
-tests/test_scaling.py).
+of the cheapest members (``model__hidden=None``, no metrics). The checks are
+about the estimator's contract (input validation, dtypes, pickling,
+idempotence, fitted attributes, ...), which no member count or architecture
+changes, and a Keras member fit, mostly the backend tracing or compiling its
+train step, is what they cost: a second bagged member doubled this module's
+time, a hidden layer and an accuracy metric added a quarter (82 s of worker
+time instead of 66 under TensorFlow, 62 instead of 49 under JAX). Averaging
+several members and deeper members are tested elsewhere
+(tests/test_estimators.py, tests/test_scaling.py).
 """
 
 import functools
@@ -32,19 +32,20 @@ from sk_kerasbag import (
     KFoldKerasRegressor,
 )
 
-from .builders import dense_classifier, linear_classifier, linear_regressor
+from .builders import dense_classifier, dense_regressor
 
 # With a routed builder argument set, as users set them: every check must hold with it.
-FAST = dict(epochs=2, batch_size=16, random_state=0, model__learning_rate=0.05)
+FAST = dict(epochs=2, batch_size=16, random_state=0, model__hidden=None)
+NO_METRICS = dict(model__metrics=None)
 
 ESTIMATORS_BY_BACKEND = {
     "tensorflow": [
-        BaggedKerasClassifier(linear_classifier, n_estimators=1, **FAST),
-        KFoldKerasRegressor(linear_regressor, n_splits=2, **FAST),
+        BaggedKerasClassifier(dense_classifier, n_estimators=1, **NO_METRICS, **FAST),
+        KFoldKerasRegressor(dense_regressor, n_splits=2, **FAST),
     ],
     "jax": [
-        KFoldKerasClassifier(linear_classifier, n_splits=2, **FAST),
-        BaggedKerasRegressor(linear_regressor, n_estimators=1, **FAST),
+        KFoldKerasClassifier(dense_classifier, n_splits=2, **NO_METRICS, **FAST),
+        BaggedKerasRegressor(dense_regressor, n_estimators=1, **FAST),
     ],
 }
 ESTIMATORS = ESTIMATORS_BY_BACKEND.get(
@@ -86,7 +87,7 @@ def _case(estimator, check):
     if name in EXPECTED_FAILURES:
         marks = [pytest.mark.xfail(reason=EXPECTED_FAILURES[name], strict=True)]
     if name in NEEDS_A_HIDDEN_LAYER:
-        estimator = clone(estimator).set_params(model=dense_classifier)
+        estimator = clone(estimator).set_params(model__hidden=32)
     return pytest.param(estimator, check, marks=marks, id=f"{type(estimator).__name__}-{name}")
 
 
