@@ -11,14 +11,11 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 from ._keras import keras
 
 ROUTE_PREFIX = "model__"
-
-# Arguments filled from the data at fit time when the builder names them.
-DATA_ARGUMENTS = ("input_shape", "n_classes", "n_outputs")
 
 
 def routed_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -70,22 +67,42 @@ def make_builder(
             f"keras.Model, got {type(model).__name__}. Wrap model creation in a "
             "function so that every ensemble member starts from fresh weights."
         )
-    try:
-        parameters = inspect.signature(model).parameters
-    except (TypeError, ValueError):  # builtins and some C callables
-        parameters = {}
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    if parameters and not takes_any:
-        unknown = sorted(set(routed) - set(parameters))
-        if unknown:
-            names = ", ".join(ROUTE_PREFIX + name for name in unknown)
-            raise ValueError(
-                f"{names} not accepted by the model builder "
-                f"{_describe(model)}{inspect.signature(model)}."
-            )
+    unknown = arguments_not_taken(model, routed)
+    if unknown:
+        names = ", ".join(ROUTE_PREFIX + name for name in unknown)
+        raise ValueError(f"{names} not accepted by the model builder {signature_text(model)}.")
+    parameters = _parameters(model)
     kwargs = {name: value for name, value in data_arguments.items() if name in parameters}
     kwargs.update(routed)
     return functools.partial(model, **kwargs)
+
+
+def arguments_not_taken(builder: Callable, names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that ``builder`` takes no keyword argument of, sorted.
+
+    Empty when the builder takes ``**kwargs``, or has no signature to read
+    (some builtins and C callables): it is then left to the call to fail.
+    """
+    parameters = _parameters(builder)
+    if not parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return []
+    return sorted(set(names) - set(parameters))
+
+
+def signature_text(builder: Callable) -> str:
+    """``builder``'s name and signature, as error messages show it: ``dense_net(hidden=32)``."""
+    try:
+        signature = str(inspect.signature(builder))
+    except (TypeError, ValueError):
+        signature = "(...)"
+    return _describe(builder) + signature
+
+
+def _parameters(builder: Callable) -> Mapping[str, inspect.Parameter]:
+    try:
+        return inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # builtins and some C callables
+        return {}
 
 
 def build_checked(builder: Callable[[], keras.Model]) -> keras.Model:

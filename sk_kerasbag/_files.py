@@ -31,6 +31,15 @@ from ._keras import keras
 TEMPORARY_PREFIX = ".tmp-"
 
 
+def inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it, links resolved.
+
+    The guard that keeps sk_kerasbag's own writes (a ``save_dir``, an
+    experiment's outputs) out of the user's data folders.
+    """
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
 def _current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

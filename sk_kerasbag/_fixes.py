@@ -201,8 +201,14 @@ def _seed_generators(model: keras.Model) -> int:
     return sum(isinstance(item, keras.random.SeedGenerator) for item in reachable(model))
 
 
-def reachable(model: keras.Model) -> Iterator[Any]:
-    """Every object the model's layers hold, nested layers' included, each once."""
+def reachable(model: keras.Model, through: tuple[type, ...] = ()) -> Iterator[Any]:
+    """Every object the model's layers hold, nested layers' included, each once.
+
+    Also every object held by an instance of a class in ``through`` (a loss,
+    an optimizer, ...). Reads the objects' attributes (``vars``), where
+    Keras keeps no public list of what a layer holds.
+    """
+    through = (keras.layers.Layer, *through)
     seen, stack = set(), [model]
     while stack:
         item = stack.pop()
@@ -210,7 +216,7 @@ def reachable(model: keras.Model) -> Iterator[Any]:
             continue
         seen.add(id(item))
         yield item
-        if isinstance(item, keras.layers.Layer):
+        if isinstance(item, through):
             stack.extend(vars(item).values())
         elif isinstance(item, (list, tuple)):
             stack.extend(item)

@@ -15,18 +15,18 @@ with the model.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 import pickle
 import re
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from ._fixes import reachable
 from ._keras import keras
+from ._references import resolve_reference
 
 try:  # joblib before 1.5 ships its own: loky's, whose class identities we share
     from joblib.externals import cloudpickle
@@ -152,34 +152,20 @@ def _objects_of(model: keras.Model) -> tuple[dict[str, Any], dict[tuple[str, str
     """Functions held by the model and what it holds, by name; their classes, by module and name."""
     functions: dict[str, Any] = {}
     classes: dict[tuple[str, str], type] = {}
-    seen: set[int] = set()
-    stack: list[Any] = [model]
-    while stack:
-        item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
+    for item in reachable(model, through=_HOLDERS):
         if inspect.isfunction(item):
             functions.setdefault(item.__name__, item)
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        else:
+        elif not isinstance(item, (list, tuple, dict)):
             classes.setdefault((type(item).__module__, type(item).__name__), type(item))
-            if isinstance(item, _HOLDERS):
-                stack.extend(vars(item).values())
     return functions, classes
 
 
 def _attribute(module_name: str, name: str) -> Any:
-    module = sys.modules.get(module_name)
-    if module is None:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            return None
-    return getattr(module, name, None)
+    """The class a saved form names by module and name, where an import reaches it; else None."""
+    try:
+        return resolve_reference(f"{module_name}:{name}")
+    except (ImportError, AttributeError, ValueError):
+        return None
 
 
 def _of_keras(module: str) -> bool:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from ._docs import fill_doc
+from ._files import inside
 from ._fixes import Interval, StrOptions
 from .bagging import BaggedKerasClassifier
 from .folders import COLOR_MODES, ImageFiles, class_folder_images, list_images
@@ -93,8 +93,7 @@ def _refuse_save_dir_inside(save_dir, folder) -> None:
     """Never write into the user's data: a run folder inside the training folder is refused."""
     if save_dir is None:
         return
-    run, data = Path(save_dir).resolve(), Path(folder).resolve()
-    if run == data or run.is_relative_to(data):
+    if inside(save_dir, folder):
         raise ValueError(
             f"save_dir {os.fspath(save_dir)!r} is inside the training image folder "
             f"{os.fspath(folder)!r}; sk_kerasbag never writes into your data. Choose a "

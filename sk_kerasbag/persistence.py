@@ -19,6 +19,7 @@ saved as ``module:qualname`` references) only from the caller's
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -45,6 +46,7 @@ from ._files import (
     write_json,
 )
 from ._keras import keras
+from ._references import reference_of, resolve_reference, split_reference
 from ._version import __version__
 
 FORMAT = "sk_kerasbag.estimator"
@@ -120,9 +122,8 @@ def describe(value: Any, arrays: dict[str, np.ndarray] | None = None, _depth: in
             "keywords": {k: inner(v) for k, v in value.keywords.items()},
         }
     if inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value):
-        local = "<" in value.__qualname__  # <lambda>, <locals>: no importable name
         return {
-            "__callable__": None if local else f"{value.__module__}:{value.__qualname__}",
+            "__callable__": reference_of(value),  # None for a lambda or a local function
             "name": value.__qualname__,
             "source_sha256": _source_hash(value),
         }
@@ -311,7 +312,7 @@ def save(estimator, path: str | os.PathLike) -> None:
             {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
-                "class": f"{type(estimator).__module__}:{type(estimator).__qualname__}",
+                "class": reference_of(type(estimator)),
                 "versions": _versions(),
                 "params": params,
                 "fitted": fitted,
@@ -512,7 +513,7 @@ class UnresolvedBuilder:
 
 def _resolver(custom_objects: dict[str, Any], safe_mode: bool) -> Callable[[str], Any]:
     def resolve(name: str) -> Any:
-        module_name, _, qualname = name.partition(":")
+        _, qualname = split_reference(name)
         for key in (name, qualname):
             if key in custom_objects:
                 return custom_objects[key]
@@ -521,12 +522,10 @@ def _resolver(custom_objects: dict[str, Any], safe_mode: bool) -> Callable[[str]
                 f"{name} is needed; pass custom_objects={{{qualname!r}: {qualname}}} to load "
                 "(or safe_mode=False for a folder you trust)"
             )
-        value = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            value = getattr(value, part, None)
-        if value is None:
-            raise LookupError(f"{name} does not exist")
-        return value
+        try:
+            return resolve_reference(name)
+        except AttributeError:
+            raise LookupError(f"{name} does not exist") from None
 
     return resolve
 
@@ -537,10 +536,8 @@ def _estimator_class(name: str) -> type:
     module_name, _, qualname = name.partition(":")
     estimator_class = None
     if module_name == "sk_kerasbag" or module_name.startswith("sk_kerasbag."):
-        try:
-            estimator_class = getattr(importlib.import_module(module_name), qualname, None)
-        except ImportError:
-            pass
+        with contextlib.suppress(ImportError, AttributeError, ValueError):
+            estimator_class = resolve_reference(name)
     public = importlib.import_module("sk_kerasbag").__all__  # the package's estimators
     if not (
         isinstance(estimator_class, type)

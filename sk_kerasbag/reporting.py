@@ -83,18 +83,33 @@ def format_table(table: dict[str, np.ndarray]) -> str:
     """The per-member rows followed by mean, std, min and max, as aligned text."""
     names = list(table)
     across = aggregate(table)
-    lines = [[_cell(table[n][i]) for n in names] for i in range(len(table["member"]))]
-    for statistic in AGGREGATES:
-        lines.append([statistic] + [_cell(across[n][statistic]) for n in names[1:]])
-    header = names
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    rule = "  ".join("-" * w for w in widths)
-    rendered = ["  ".join(h.rjust(w) for h, w in zip(header, widths)), rule]
-    for i, line in enumerate(lines):
-        if i == len(table["member"]):
-            rendered.append(rule)
-        rendered.append("  ".join(cell.rjust(w) for cell, w in zip(line, widths)))
-    return "\n".join(rendered)
+    members = [[_cell(table[n][i]) for n in names] for i in range(len(table["member"]))]
+    summary = [[name] + [_cell(across[n][name]) for n in names[1:]] for name in AGGREGATES]
+    return render_table(names, members, summary)
+
+
+def render_table(header: list[str], *groups: list[list[str]], left_columns: int = 0) -> str:
+    """Rows of text cells as aligned columns, two spaces apart.
+
+    Each column is as wide as its widest cell; the first ``left_columns``
+    columns are aligned left (names), the others right (numbers). A rule of
+    dashes goes under the header and between consecutive groups of rows.
+    """
+    rows = [header, *(row for group in groups for row in group)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        cells = zip(row, widths)
+        return "  ".join(
+            cell.ljust(width) if i < left_columns else cell.rjust(width)
+            for i, (cell, width) in enumerate(cells)
+        ).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    lines = [line(header)]
+    for group in groups:
+        lines += [rule, *map(line, group)]
+    return "\n".join(lines)
 
 
 def _cell(value) -> str:
