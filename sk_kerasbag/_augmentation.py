@@ -32,18 +32,18 @@ Interface, for ``aug = make_augmentation(spec)``:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 from numbers import Real
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from ._batches import SequenceBatches, chunks, fit_inputs, in_memory
 from ._keras import keras
+from ._random import kept_global_state
 
-__all__ = ["make_augmentation", "stream_seed"]
+__all__ = ["make_augmentation"]
 
 # Settings of the dict form, with the values that change nothing.
 _DEFAULTS = {
@@ -95,13 +95,6 @@ _STD_EPSILON = 1e-6
 # arrays take about ten times its input, so large X (and large images) are
 # processed a slice at a time.
 _WARP_PIXELS = 2**21
-
-TTA_STREAM = 1
-
-
-def stream_seed(*keys: int) -> int:
-    """A 31-bit seed for the random stream named by ``keys`` (member seed, purpose, ...)."""
-    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0] >> 1)
 
 
 def make_augmentation(spec: Any) -> NoAugmentation | ImageAugmentation | GeneratorAugmentation:
@@ -360,7 +353,7 @@ class GeneratorAugmentation:
         if not callable(getattr(generator, "fit", None)):
             return GeneratorPreprocessing(generator, {})
         before = dict(vars(generator))
-        with _numpy_random_state_kept():
+        with kept_global_state():
             generator.fit(X)
         fitted = {
             name: value
@@ -395,7 +388,7 @@ class GeneratorAugmentation:
             setattr(generator, name, value)
         X = np.asarray(X, dtype=np.float32)
         # Legacy generators seed NumPy's global generator; leave the caller's as found.
-        with _numpy_random_state_kept():
+        with kept_global_state():
             if callable(getattr(generator, "random_transform", None)):
                 seeds = (_content_draws(X, seed)[:, 0] * 2**31).astype(np.int64)
                 transformed = np.stack(
@@ -412,15 +405,6 @@ class GeneratorAugmentation:
 
 def _inputs_of(batch):
     return batch[0] if isinstance(batch, (tuple, list)) else batch
-
-
-@contextlib.contextmanager
-def _numpy_random_state_kept() -> Iterator[None]:
-    state = np.random.get_state()
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
 
 
 def _channel_statistics(X, transform):

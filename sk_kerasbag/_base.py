@@ -39,13 +39,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._artifacts import RunFolder, data_digest
-from ._augmentation import (
-    TTA_STREAM,
-    NoAugmentation,
-    Preprocessing,
-    make_augmentation,
-    stream_seed,
-)
+from ._augmentation import NoAugmentation, Preprocessing, make_augmentation
 from ._builder import (
     ROUTE_PREFIX,
     OutputSpec,
@@ -76,6 +70,7 @@ from ._members import (
 from ._packing import fit_packed, packing_obstacle
 from ._pickling import check_portable, portable, unwrap
 from ._processes import run_in_worker
+from ._random import tta_seed, validation_rng
 from ._splitting import carve_validation
 from ._vectorised import data_obstacle, shared_forward
 from .exceptions import NotFiniteError
@@ -515,7 +510,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
                 val_idx = heldout_idx
             elif self.validation_split > 0:
                 train_idx, val_idx = carve_validation(
-                    train_idx, self.validation_split, np.random.RandomState(seed)
+                    train_idx, self.validation_split, validation_rng(seed)
                 )
             plans.append(MemberPlan(train_idx, heldout_idx, val_idx, int(seed), len(plans)))
         return plans
@@ -806,7 +801,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
                 if p == 0:
                     inputs.append(preprocessing.transform(X))
                 else:
-                    seed = stream_seed(self._seeds[k], TTA_STREAM, p - 1)
+                    seed = tta_seed(self._seeds[k], p - 1)
                     inputs.append(augmentation.augment(X, preprocessing, seed))
             raw = predict_members(models, inputs, self._prediction_chunk_rows, forward)
             totals = [total + self._transform_output(r) for total, r in zip(totals, raw)]

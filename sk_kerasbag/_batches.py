@@ -14,10 +14,9 @@ import numpy as np
 
 from ._backend import start_generator_datasets
 from ._keras import keras
+from ._random import batch_order, batch_rng
 
 __all__ = ["RowBatches", "SequenceBatches", "chunks", "fit_inputs", "in_memory"]
-
-TRAINING_STREAM = 0
 
 
 def in_memory(X) -> bool:
@@ -95,16 +94,13 @@ class RowBatches(keras.utils.PyDataset):
             if self.seed is None:
                 order = np.arange(len(self.X))
             else:
-                rng = np.random.default_rng([self.seed, TRAINING_STREAM, self.epoch])
-                order = rng.permutation(len(self.X))
+                order = batch_order(self.seed, self.epoch, len(self.X))
             self._cached_order = (self.epoch, order)
         return order
 
     def __getitem__(self, index: int):
         rows = np.sort(self._order()[index * self.batch_size : (index + 1) * self.batch_size])
-        rng = None
-        if self.seed is not None:
-            rng = np.random.default_rng([self.seed, TRAINING_STREAM, self.epoch, index])
+        rng = None if self.seed is None else batch_rng(self.seed, self.epoch, index)
         batch = (self.prepare(self.X[rows], rng), _take(self.y, rows))
         if self.sample_weight is not None:
             batch += (_take(self.sample_weight, rows),)

@@ -31,6 +31,7 @@ import numpy as np
 
 from ._fixes import callback_model, metric_direction, seed_states
 from ._keras import keras
+from ._random import numpy_state_arrays, set_numpy_state
 from .exceptions import NotFiniteError
 
 # Metric names (without "val_") for which a larger value is better; anything
@@ -423,21 +424,14 @@ def _set_callback_state(callbacks: list, scalars: dict, arrays: dict[str, np.nda
 
 
 def _random_state(model: keras.Model) -> dict[str, np.ndarray]:
-    kind, keys, position, has_gauss, cached = np.random.get_state()
-    arrays = {
-        "numpy_keys": keys,
-        "numpy_position": np.array([position, has_gauss]),
-        "numpy_cached_gaussian": np.array(cached),
-    }
+    """NumPy's global generator and the model's dropout streams, for a checkpoint."""
+    arrays = numpy_state_arrays()
     for i, variable in enumerate(seed_states(model)):
         arrays[f"seed_state_{i}"] = keras.ops.convert_to_numpy(variable)
     return arrays
 
 
 def _set_random_state(model: keras.Model, state: dict[str, np.ndarray]) -> None:
-    position, has_gauss = (int(v) for v in state["numpy_position"])
-    np.random.set_state(
-        ("MT19937", state["numpy_keys"], position, has_gauss, float(state["numpy_cached_gaussian"]))
-    )
+    set_numpy_state(state)
     for i, variable in enumerate(seed_states(model)):
         variable.assign(state[f"seed_state_{i}"])

@@ -36,6 +36,7 @@ from ._callbacks import (
 from ._fixes import keras_default_seeds_from, no_retracing_warning, symbolic_build
 from ._keras import keras
 from ._pickling import portable
+from ._random import kept_global_state
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,7 @@ def seeded(seed: int) -> Iterator[None]:
     after another, as reproducibly as in worker processes. Their ops already
     use every core.
     """
-    with _SEEDING_LOCK:
-        python_state, numpy_state = random.getstate(), np.random.get_state()
+    with _SEEDING_LOCK, kept_global_state():
         keras.utils.set_random_seed(seed)
         # Keras shuffles in-memory rows with NumPy's global generator, and
         # set_random_seed can draw from it after seeding it (under JAX, its
@@ -124,11 +124,7 @@ def seeded(seed: int) -> Iterator[None]:
         # member's batches follow from its seed alone.
         random.seed(seed)
         np.random.seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
+        yield
 
 
 def build_member(builder: Callable[[], keras.Model], seed: int) -> keras.Model:
@@ -251,9 +247,7 @@ def fit_member(
     TrainedMember
     """
     rows = _rows(X, y, sample_weight, plan.train_idx)
-    validation = training.validation_data
-    if validation is None and plan.val_idx is not None:
-        validation = _rows(X, y, sample_weight, plan.val_idx)
+    validation = validation_rows(X, y, sample_weight, plan, training.validation_data)
     if plan.features is not None:  # the member sees its own columns, in training and validation
         rows = _take_columns(rows, plan.features)
         validation = None if validation is None else _take_columns(validation, plan.features)
@@ -365,6 +359,19 @@ def progress_result(model: keras.Model, progress: MemberProgress, preprocessing)
         progress.best_epoch,
         progress.held_epoch,
     )
+
+
+def validation_rows(X, y, sample_weight, plan: MemberPlan, validation_data) -> tuple | None:
+    """A member's validation data: the user's ``validation_data``, else its plan's rows.
+
+    ``(X, y, sample_weight)`` at the plan's ``val_idx`` (carved from its
+    training rows by ``validation_split``); None when it validates on nothing.
+    """
+    if validation_data is not None:
+        return validation_data
+    if plan.val_idx is None:
+        return None
+    return _rows(X, y, sample_weight, plan.val_idx)
 
 
 def _rows(X, y, sample_weight, idx) -> tuple[Any, Any, Any]:

@@ -57,6 +57,7 @@ from ._members import (
     progress_result,
     release_training_state,
     seeded,
+    validation_rows,
 )
 from ._vectorised import VectorisedMembers, data_obstacle, model_obstacle, train_vectorised
 
@@ -343,14 +344,8 @@ def _validation_rows(X, y, sample_weight, plans, training, preprocessing) -> lis
     if training.validation_data is not None:
         # The same rows for every member: prepared once.
         return [prepared(training.validation_data)] * len(plans)
-    validation = []
-    for plan in plans:
-        data = None
-        if plan.val_idx is not None:
-            weights = None if sample_weight is None else sample_weight[plan.val_idx]
-            data = prepared((X.take(plan.val_idx, axis=0), y[plan.val_idx], weights))
-        validation.append(data)
-    return validation
+    rows = [validation_rows(X, y, sample_weight, plan, None) for plan in plans]
+    return [None if data is None else prepared(data) for data in rows]
 
 
 class PackedEpochs:

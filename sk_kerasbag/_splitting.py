@@ -20,10 +20,9 @@ from sklearn.model_selection import (
 )
 from sklearn.utils.random import sample_without_replacement
 
-Split = tuple[np.ndarray, np.ndarray]
+from ._random import bagging_rows_rng, columns_rng
 
-# The member-seed stream its columns are drawn from (bagging's max_features).
-_FEATURE_STREAM = 1
+Split = tuple[np.ndarray, np.ndarray]
 
 
 def bagging_splits(
@@ -67,7 +66,7 @@ def bagging_splits(
     base_seed = int(rng.randint(np.iinfo(np.int32).max))
     splits = []
     for k in range(n_estimators):
-        member_rng = np.random.RandomState([base_seed, k])
+        member_rng = bagging_rows_rng(base_seed, k)
         if bootstrap:
             train_idx = member_rng.randint(0, n_samples, n_draw)
         else:
@@ -116,7 +115,7 @@ def feature_subset(
     n_draw = columns_drawn(n_features, max_features)
     if n_draw == n_features and not bootstrap_features:
         return None
-    rng = np.random.RandomState([seed, _FEATURE_STREAM])
+    rng = columns_rng(seed)
     if bootstrap_features:
         return rng.randint(0, n_features, n_draw)
     return sample_without_replacement(n_features, n_draw, random_state=rng)

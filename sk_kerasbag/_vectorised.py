@@ -49,6 +49,7 @@ from ._batches import in_memory
 from ._callbacks import Checkpointing, MemberProgress
 from ._fixes import reachable, symbolic_build
 from ._keras import keras
+from ._random import packed_batch_order
 
 # Validation rows of up to this many input values are scored as one batch.
 _ONE_BATCH_VALUES = 2**22
@@ -322,7 +323,7 @@ def member_batches(plans, sample_weight: np.ndarray | None, batch_size: int, epo
     whatever came before it.
     """
     orders = [
-        plan.train_idx[np.random.default_rng([plan.seed, epoch]).permutation(len(plan.train_idx))]
+        plan.train_idx[packed_batch_order(plan.seed, epoch, len(plan.train_idx))]
         for plan in plans
     ]
     n_steps = max(math.ceil(len(order) / batch_size) for order in orders)

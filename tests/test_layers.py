@@ -26,8 +26,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sk_kerasbag"
 
 LAYERS = [
     # Foundations: the backend, versions, shared names, plain-Python helpers.
-    {"_backend", "_keras", "_version", "_docs", "_processes", "_references", "_splitting",
-     "exceptions", "datasets", "folders", "plotting", "reporting", "experiment._toml"},
+    {"_backend", "_keras", "_version", "_docs", "_processes", "_random", "_references",
+     "_splitting", "exceptions", "datasets", "folders", "plotting", "reporting",
+     "experiment._toml"},
     # Keras and scikit-learn facing helpers: private APIs, files, builders, batches,
     # callbacks, augmentation, pickling, targets.
     {"_fixes", "_files", "_builder", "_batches", "_callbacks", "_augmentation", "_pickling",
