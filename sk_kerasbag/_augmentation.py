@@ -353,7 +353,7 @@ class GeneratorAugmentation:
         if not callable(getattr(generator, "fit", None)):
             return GeneratorPreprocessing(generator, {})
         before = dict(vars(generator))
-        with kept_global_state():
+        with kept_global_state(python=False):
             generator.fit(X)
         fitted = {
             name: value
@@ -388,7 +388,7 @@ class GeneratorAugmentation:
             setattr(generator, name, value)
         X = np.asarray(X, dtype=np.float32)
         # Legacy generators seed NumPy's global generator; leave the caller's as found.
-        with kept_global_state():
+        with kept_global_state(python=False):
             if callable(getattr(generator, "random_transform", None)):
                 seeds = (_content_draws(X, seed)[:, 0] * 2**31).astype(np.int64)
                 transformed = np.stack(

@@ -70,7 +70,7 @@ from ._members import (
 from ._packing import fit_packed, packing_obstacle
 from ._pickling import check_portable, portable, unwrap
 from ._processes import run_in_worker
-from ._random import tta_seed, validation_rng
+from ._random import member_seeds, tta_seed, validation_rng
 from ._splitting import carve_validation
 from ._vectorised import data_obstacle, shared_forward
 from .exceptions import NotFiniteError
@@ -79,7 +79,6 @@ from .reporting import format_table, member_statistics, statistics_table, track_
 
 logger = logging.getLogger("sk_kerasbag")
 
-_MAX_SEED = np.iinfo(np.int32).max
 # Above this share of rows without a held-out prediction, the held-out score
 # is worth a warning (random draws leave some rows in every member's sample).
 _MOST_ROWS_UNSCORED = 1 / 3
@@ -502,7 +501,7 @@ class BaseKerasEnsemble(SaveMixin, BaseEstimator):
         return check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
 
     def _plan_members(self, splits, rng) -> list[MemberPlan]:
-        seeds = rng.randint(_MAX_SEED, size=len(splits))
+        seeds = member_seeds(rng, len(splits))
         plans = []
         for (train_idx, heldout_idx), seed in zip(splits, seeds):
             val_idx = None

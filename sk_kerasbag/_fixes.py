@@ -66,12 +66,15 @@ __all__ = [
     "fused_adam",
     "keras_default_seeds_from",
     "metric_direction",
-    "num_samples",
-    "raise_for_params",
-    "routing_enabled",
     "no_retracing_warning",
+    "num_samples",
+    "per_output",
+    "raise_for_params",
+    "reachable",
+    "routing_enabled",
     "safe_deserialization",
     "safe_split",
+    "score_one_batch",
     "seed_states",
     "stacking_estimators",
     "stacking_features",
@@ -79,6 +82,7 @@ __all__ = [
     "stacking_method",
     "symbolic_build",
     "validate_parameter_constraints",
+    "warn_at_caller",
 ]
 
 _warned: set[str] = set()

@@ -1,11 +1,12 @@
-"""Every random draw of a member, derived in this one place; the process-wide generators kept.
+"""The seeds drawn from ``random_state``, and every draw that follows from a member's seed.
 
-``random_state`` draws, in this order, a seed for all members' rows
-(bagging) or the splitter's seed (K-fold with ``shuffle``), then one seed per
-member. Every later draw of a member comes from its seed and a named stream,
-so that it depends on nothing else: not on the other members (a grown
-ensemble's first members keep their draws), not on the order in which
-members train, not on the draws of another purpose.
+``random_state``'s generator draws, in this order, a seed for all members'
+rows (bagging) or the splitter's seed (K-fold with ``shuffle``), then one
+seed per member (:func:`seed_from`, :func:`member_seeds`). Every later draw
+of a member comes from its seed alone, so that it depends on nothing else:
+not on the other members (a grown ensemble's first members keep their
+draws), not on the order in which members train, not on the draws of
+another purpose.
 
 ==================  ===============================================  ===========================
 draw                derived as                                       for
@@ -18,6 +19,12 @@ batch augmentation  ``default_rng([seed, BATCHES, epoch, batch])``   :func:`batc
 packed batch order  ``default_rng([seed, epoch])``                   :func:`packed_batch_order`
 TTA pass            ``SeedSequence([seed, TTA, pass])``, 31 bits      :func:`tta_seed`
 ==================  ===============================================  ===========================
+
+Two draws stay with the code they belong to, from seeds made here: Keras's
+default layer seeds while a member is built (``_members.build_member``, from
+``random.Random(seed)``), and the per-image draws of a test-time pass of a
+generator object (``_augmentation``, a keyed hash of each image under the
+pass's :func:`tta_seed`).
 
 Three families, kept as they are because what a given ``random_state``
 draws is part of the compatibility promise (``compatibility.md``):
@@ -34,7 +41,8 @@ them.
 
 The process-wide generators (Python's ``random``, NumPy's legacy global
 one) are seeded only inside :func:`kept_global_state`, which puts back what
-it found, and are captured into checkpoints by :func:`numpy_state_arrays`.
+it found; NumPy's, which Keras shuffles in-memory rows with, goes into a
+member's checkpoints (:func:`numpy_state_arrays`).
 """
 
 from __future__ import annotations
@@ -49,6 +57,19 @@ import numpy as np
 BATCHES = 0
 TTA = 1
 COLUMNS = 1
+
+# Seeds drawn from random_state's generator are below this bound.
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+def seed_from(rng: np.random.RandomState) -> int:
+    """One seed drawn from ``random_state``'s generator: all members' rows, or the splitter's."""
+    return int(rng.randint(_MAX_SEED))
+
+
+def member_seeds(rng: np.random.RandomState, n_members: int) -> np.ndarray:
+    """The members' seeds, drawn from ``random_state``'s generator after the rows."""
+    return rng.randint(_MAX_SEED, size=n_members)
 
 
 def bagging_rows_rng(rows_seed: int, member: int) -> np.random.RandomState:
@@ -92,18 +113,20 @@ def tta_seed(seed: int, test_pass: int) -> int:
 
 
 @contextlib.contextmanager
-def kept_global_state() -> Iterator[None]:
-    """Python's and NumPy's global generators, put back as found when the block ends.
+def kept_global_state(python: bool = True) -> Iterator[None]:
+    """NumPy's global generator, and Python's (``python``), put back as found when the block ends.
 
     For code that must seed them (Keras draws from both) or that draws from
-    them (Keras's image augmentation): the user's own draws after a fit are
-    the ones they would have had without it.
+    them (a user's ``ImageDataGenerator`` seeds NumPy's): the user's own draws
+    after a fit are the ones they would have had without it.
     """
-    python_state, numpy_state = random.getstate(), np.random.get_state()
+    python_state = random.getstate() if python else None
+    numpy_state = np.random.get_state()
     try:
         yield
     finally:
-        random.setstate(python_state)
+        if python:
+            random.setstate(python_state)
         np.random.set_state(numpy_state)
 
 

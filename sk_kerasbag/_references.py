@@ -2,9 +2,11 @@
 
 Persistence writes a saved estimator's class and its functions (the model
 builder, a preprocessing function) into the manifest under such names, and
-finds them again when loading; an experiment file names its model builder
-so; pickling asks whether a class is importable under its module and name.
-This module is the one place that writes and reads those names.
+finds them again when loading (the class is written as it reads, importable
+or not: loading accepts sk_kerasbag's own classes only); an experiment file
+names its model builder so; pickling asks whether a class is importable
+under its module and name. This module is the one place that writes and
+reads those names.
 """
 
 from __future__ import annotations
@@ -13,17 +15,23 @@ import importlib
 from typing import Any
 
 
+def qualified_name(value: Any) -> str:
+    """``value``'s ``"module:qualname"`` as it reads, importable or not (a class or function)."""
+    return f"{value.__module__}:{value.__qualname__}"
+
+
 def reference_of(value: Any) -> str | None:
     """``value``'s ``"module:qualname"``, or None where no import could reach it.
 
     A lambda or a function defined inside another function (``<lambda>``,
-    ``<locals>`` in its qualified name) has no importable name.
+    ``<locals>`` in its qualified name) has no importable name, nor has an
+    object without a module (some builtin methods).
     """
     qualname = getattr(value, "__qualname__", None)
     module = getattr(value, "__module__", None)
     if not isinstance(qualname, str) or not isinstance(module, str) or "<" in qualname:
         return None
-    return f"{module}:{qualname}"
+    return qualified_name(value)
 
 
 def split_reference(reference: str) -> tuple[str, str]:
@@ -48,7 +56,7 @@ def resolve_reference(reference: str) -> Any:
     ValueError
         When ``reference`` is not ``"module:qualname"``.
     ImportError
-        When the module cannot be imported (the import's own error, as its cause).
+        When the module cannot be imported (the import's own error).
     AttributeError
         Naming the first attribute on the way that does not exist.
     """

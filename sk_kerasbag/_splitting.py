@@ -20,7 +20,7 @@ from sklearn.model_selection import (
 )
 from sklearn.utils.random import sample_without_replacement
 
-from ._random import bagging_rows_rng, columns_rng
+from ._random import bagging_rows_rng, columns_rng, seed_from
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -63,7 +63,7 @@ def bagging_splits(
             f"max_samples={max_samples} asks for {n_draw} rows without replacement, "
             f"but only {n_samples} rows are available."
         )
-    base_seed = int(rng.randint(np.iinfo(np.int32).max))
+    base_seed = seed_from(rng)
     splits = []
     for k in range(n_estimators):
         member_rng = bagging_rows_rng(base_seed, k)
@@ -193,7 +193,7 @@ def kfold_splits(
             "would hold out the same folds."
         )
     # Drawn whatever n_repeats is, so one round of folds is the plain (Stratified)KFold.
-    seed = int(rng.randint(np.iinfo(np.int32).max)) if shuffle else None
+    seed = seed_from(rng) if shuffle else None
     if n_repeats == 1:
         splitter_class = KFold if strata is None else StratifiedKFold
         cv = splitter_class(n_splits=n_splits, shuffle=shuffle, random_state=seed)

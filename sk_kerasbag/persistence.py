@@ -46,7 +46,7 @@ from ._files import (
     write_json,
 )
 from ._keras import keras
-from ._references import reference_of, resolve_reference, split_reference
+from ._references import qualified_name, reference_of, resolve_reference, split_reference
 from ._version import __version__
 
 FORMAT = "sk_kerasbag.estimator"
@@ -312,7 +312,7 @@ def save(estimator, path: str | os.PathLike) -> None:
             {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
-                "class": reference_of(type(estimator)),
+                "class": qualified_name(type(estimator)),
                 "versions": _versions(),
                 "params": params,
                 "fitted": fitted,
@@ -513,19 +513,26 @@ class UnresolvedBuilder:
 
 def _resolver(custom_objects: dict[str, Any], safe_mode: bool) -> Callable[[str], Any]:
     def resolve(name: str) -> Any:
-        _, qualname = split_reference(name)
-        for key in (name, qualname):
-            if key in custom_objects:
-                return custom_objects[key]
+        if name in custom_objects:
+            return custom_objects[name]
+        try:
+            _, qualname = split_reference(name)
+        except ValueError as error:  # a hand-edited manifest: the builder is then not found
+            raise LookupError(str(error)) from None
+        if qualname in custom_objects:
+            return custom_objects[qualname]
         if safe_mode:
             raise LookupError(
                 f"{name} is needed; pass custom_objects={{{qualname!r}: {qualname}}} to load "
                 "(or safe_mode=False for a folder you trust)"
             )
         try:
-            return resolve_reference(name)
+            value = resolve_reference(name)
         except AttributeError:
-            raise LookupError(f"{name} does not exist") from None
+            value = None
+        if value is None:
+            raise LookupError(f"{name} does not exist")
+        return value
 
     return resolve
 
@@ -533,10 +540,10 @@ def _resolver(custom_objects: dict[str, Any], safe_mode: bool) -> Callable[[str]
 def _estimator_class(name: str) -> type:
     # Only sk_kerasbag's own modules are imported, and only its savable
     # classes accepted: the folder cannot name anything else to run.
-    module_name, _, qualname = name.partition(":")
-    estimator_class = None
-    if module_name == "sk_kerasbag" or module_name.startswith("sk_kerasbag."):
-        with contextlib.suppress(ImportError, AttributeError, ValueError):
+    estimator_class, qualname = None, None
+    with contextlib.suppress(ImportError, AttributeError, ValueError):
+        module_name, qualname = split_reference(name)
+        if module_name == "sk_kerasbag" or module_name.startswith("sk_kerasbag."):
             estimator_class = resolve_reference(name)
     public = importlib.import_module("sk_kerasbag").__all__  # the package's estimators
     if not (

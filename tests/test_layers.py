@@ -1,10 +1,13 @@
 """sk_kerasbag's modules import each other in layers, and never in a circle.
 
 Read from the source (``ast``), not by importing: the graph is every
-module-level ``import`` of one sk_kerasbag module by another. An import inside
-a function is left out on purpose: it is how a module reaches one above it
-when it must (``experiment`` looking up the package's estimators), and it
-runs only when called.
+module-level ``import`` of one sk_kerasbag module by another (in ``try``,
+``if`` and ``with`` blocks too), and importing a module of a sub-package from
+outside it imports that package's ``__init__`` first, so it counts as an
+import of the package as well. An import inside a function is left out on
+purpose: it runs only when called, and is how a module reaches one above it
+where it must (``folders`` warns through ``_fixes`` only when files are
+skipped, so that listing images does not import Keras).
 
 ``LAYERS`` is the map: a module may import modules of its own layer or of
 layers below, never above. A new module goes into the lowest layer whose
@@ -27,8 +30,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sk_kerasbag"
 LAYERS = [
     # Foundations: the backend, versions, shared names, plain-Python helpers.
     {"_backend", "_keras", "_version", "_docs", "_processes", "_random", "_references",
-     "_splitting", "exceptions", "datasets", "folders", "plotting", "reporting",
-     "experiment._toml"},
+     "_splitting", "exceptions", "datasets", "folders", "plotting", "reporting"},
     # Keras and scikit-learn facing helpers: private APIs, files, builders, batches,
     # callbacks, augmentation, pickling, targets.
     {"_fixes", "_files", "_builder", "_batches", "_callbacks", "_augmentation", "_pickling",
@@ -41,8 +43,8 @@ LAYERS = [
     # The estimators and what is built on them.
     {"bagging", "kfold", "directory", "stacking", "models"},
     # Applications: experiment files, the command line, the package's namespace.
-    {"experiment", "experiment._sources", "experiment._schema", "experiment._runner", "cli",
-     ""},
+    {"experiment", "experiment._toml", "experiment._sources", "experiment._schema",
+     "experiment._runner", "cli", ""},
 ]  # fmt: skip
 
 
@@ -58,36 +60,43 @@ def modules() -> dict[str, Path]:
 
 
 def module_level_imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """The package's modules that ``name`` imports at module level."""
+    """The package's modules that importing ``name`` imports, read from its module-level code."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     imported = set()
     statements = list(ast.parse(path.read_text(encoding="utf-8")).body)
     while statements:
         statement = statements.pop()
-        if isinstance(statement, (ast.Try, ast.If)):  # try: import tomllib; if TYPE_CHECKING
-            statements += statement.body + statement.orelse
-            for handler in getattr(statement, "handlers", []):
-                statements += handler.body
-        elif isinstance(statement, ast.ImportFrom):
+        if isinstance(statement, ast.ImportFrom):
             if statement.level:  # from .x import y, from .. import z
                 parts = package.split(".") if package else []
                 base = parts[: len(parts) - (statement.level - 1)]
-            elif (statement.module or "").split(".")[0] == "sk_kerasbag":
-                base = []
+                target = ".".join(base + ([statement.module] if statement.module else []))
+            elif (statement.module or "").split(".")[0] == PACKAGE.name:
+                target = statement.module.partition(".")[2]  # sk_kerasbag.x -> x
             else:
                 continue
-            if not statement.level:  # absolute: sk_kerasbag.x -> x
-                target = ".".join(statement.module.split(".")[1:])
-            else:
-                target = ".".join(base + ([statement.module] if statement.module else []))
             # from . import folders: the names may be modules, then the import is theirs.
             submodules = {f"{target}.{a.name}".lstrip(".") for a in statement.names}
             imported |= (submodules & known) or {target}
         elif isinstance(statement, ast.Import):
             imported |= {
-                ".".join(a.name.split(".")[1:]) for a in statement.names
-                if a.name.split(".")[0] == "sk_kerasbag"
+                a.name.partition(".")[2] for a in statement.names
+                if a.name.split(".")[0] == PACKAGE.name
             }  # fmt: skip
+        elif not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            # try/except/else/finally, if, with, class bodies: all run on import.
+            statements += [
+                child for child in ast.iter_child_nodes(statement) if isinstance(child, ast.stmt)
+            ]
+            for handler in getattr(statement, "handlers", []):
+                statements += handler.body
+    # Importing a.b from outside package a runs a/__init__.py first.
+    for target in list(imported):
+        parts = target.split(".")
+        for i in range(1, len(parts)):
+            parent = ".".join(parts[:i])
+            if not (name == parent or name.startswith(parent + ".")):
+                imported.add(parent)
     return (imported & known) - {name}
 
 
@@ -132,15 +141,55 @@ def test_no_import_circle(graph):
         visit(name)
 
 
-def test_the_graph_sees_relative_absolute_and_guarded_imports():
-    # The reader itself, on known lines: a test of the graph that could miss
-    # imports would pass for any package.
+def test_the_graph_sees_every_import_form_and_no_import_in_a_function(tmp_path):
+    # The reader itself, on a made-up module a.b.c: a graph that missed an
+    # import form would let an upward import or a circle through.
+    source = """
+import json
+from . import c2, missing
+from .. import d
+from ..e import x
+from ... import f
+import sk_kerasbag.g
+from sk_kerasbag.h import y
+from sk_kerasbag import i
+try:
+    from .j import z
+except ImportError:
+    from .k import z
+else:
+    from .l import w
+finally:
+    from .m import v
+if True:
+    from .n import u
+with open(__file__):
+    from .o import t
+class Holder:
+    from .p import s
+
+def later():
+    from .q import r
+"""
+    path = tmp_path / "c.py"
+    path.write_text(source)
+    known = {"a.b.c2", "a.d", "a.e", "f", "g", "h", "i", "a.b.j", "a.b.k", "a.b.l", "a.b.m",
+             "a.b.n", "a.b.o", "a.b.p", "a.b.q", "a", "a.b", "x.y"}  # fmt: skip
+    found = module_level_imports("a.b.c", path, known)
+    # All but the import in a function, a name that is no module, and a.b's own packages.
+    assert found == known - {"a.b.q", "x.y", "a", "a.b"}
+    # From outside package x, importing x.y imports x (its __init__) too.
+    path.write_text("from sk_kerasbag.x.y import z\n")
+    assert module_level_imports("w", path, {"x", "x.y"}) == {"x", "x.y"}
+    assert module_level_imports("x.z", path, {"x", "x.y"}) == {"x.y"}  # inside x: no edge to x
+
+
+def test_the_graph_reads_the_package_as_it_is():
     found = modules()
     known = set(found)
     assert "_base" in module_level_imports("bagging", found["bagging"], known)
-    assert {"experiment._schema", "experiment._toml"} <= module_level_imports(
-        "experiment", found["experiment"], known
+    assert {"_base", "experiment._toml"} <= module_level_imports(
+        "experiment._schema", found["experiment._schema"], known
     )
-    assert "_references" in module_level_imports("persistence", found["persistence"], known)
     # The package's namespace imports its estimators lazily (inside __getattr__): not an edge.
     assert "bagging" not in module_level_imports("", found[""], known)
