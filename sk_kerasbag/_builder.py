@@ -67,11 +67,11 @@ def make_builder(
             f"keras.Model, got {type(model).__name__}. Wrap model creation in a "
             "function so that every ensemble member starts from fresh weights."
         )
-    unknown = arguments_not_taken(model, routed)
+    parameters = _parameters(model)
+    unknown = _not_taken(parameters, routed)
     if unknown:
         names = ", ".join(ROUTE_PREFIX + name for name in unknown)
         raise ValueError(f"{names} not accepted by the model builder {signature_text(model)}.")
-    parameters = _parameters(model)
     kwargs = {name: value for name, value in data_arguments.items() if name in parameters}
     kwargs.update(routed)
     return functools.partial(model, **kwargs)
@@ -83,19 +83,21 @@ def arguments_not_taken(builder: Callable, names: Iterable[str]) -> list[str]:
     Empty when the builder takes ``**kwargs``, or has no signature to read
     (some builtins and C callables): it is then left to the call to fail.
     """
-    parameters = _parameters(builder)
-    if not parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return []
-    return sorted(set(names) - set(parameters))
+    return _not_taken(_parameters(builder), names)
 
 
 def signature_text(builder: Callable) -> str:
-    """``builder``'s name and signature, as error messages show it: ``dense_net(hidden=32)``."""
-    try:
-        signature = str(inspect.signature(builder))
-    except (TypeError, ValueError):
-        signature = "(...)"
-    return _describe(builder) + signature
+    """``builder``'s name and signature, as error messages show it: ``dense_net(hidden=32)``.
+
+    For a builder whose signature can be read: one that refuses an argument.
+    """
+    return _describe(builder) + str(inspect.signature(builder))
+
+
+def _not_taken(parameters: Mapping[str, inspect.Parameter], names: Iterable[str]) -> list[str]:
+    if not parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return []
+    return sorted(set(names) - set(parameters))
 
 
 def _parameters(builder: Callable) -> Mapping[str, inspect.Parameter]:

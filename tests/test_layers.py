@@ -83,7 +83,7 @@ def module_level_imports(name: str, path: Path, known: set[str]) -> set[str]:
                 a.name.partition(".")[2] for a in statement.names
                 if a.name.split(".")[0] == PACKAGE.name
             }  # fmt: skip
-        elif not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        elif not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             # try/except/else/finally, if, with, class bodies: all run on import.
             statements += [
                 child for child in ast.iter_child_nodes(statement) if isinstance(child, ast.stmt)

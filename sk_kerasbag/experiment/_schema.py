@@ -212,6 +212,9 @@ def _resolve_builder(reference: str, where: str, folder: Path) -> Callable:
     except ValueError:
         raise ExperimentError(where, f'expected "module:function", got {reference!r}') from None
     _forget_shadowed_module(module_name, folder)
+    # Imported first on its own, so that a module failing to import and a name
+    # missing from it get their own messages (resolve_reference then finds the
+    # module imported).
     try:
         importlib.import_module(module_name)
     except Exception as error:  # a broken module is the file's problem, reported by key
