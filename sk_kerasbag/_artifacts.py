@@ -52,7 +52,8 @@ from ._files import (
     write_json,
 )
 from ._keras import keras
-from ._members import MemberPlan, TrainedMember
+from ._members import TrainedMember
+from ._plans import MemberPlan
 from .folders import ImageFiles
 from .persistence import RUN_CONTROL, describe, describe_params
 from .reporting import AGGREGATES, aggregate, format_table

@@ -36,36 +36,8 @@ from ._callbacks import (
 from ._fixes import keras_default_seeds_from, no_retracing_warning, symbolic_build
 from ._keras import keras
 from ._pickling import portable
+from ._plans import MemberPlan, rows_of, validation_rows
 from ._random import kept_global_state
-
-
-@dataclass(frozen=True)
-class MemberPlan:
-    """Rows and seed of one member.
-
-    Attributes
-    ----------
-    train_idx : ndarray
-        Rows the member trains on (may repeat, for bootstrap samples).
-    heldout_idx : ndarray
-        Rows the member never sees (out-of-bag or out-of-fold).
-    val_idx : ndarray or None
-        Rows used as the member's validation data, if any.
-    seed : int
-        Seeds weight initialisation, dropout and shuffling.
-    index : int
-        The member's place in the ensemble (from 0).
-    features : ndarray or None
-        Columns the member takes (bagging's ``max_features``); None for the
-        whole row.
-    """
-
-    train_idx: np.ndarray
-    heldout_idx: np.ndarray
-    val_idx: np.ndarray | None
-    seed: int
-    index: int
-    features: np.ndarray | None = None
 
 
 class TrainedMember(NamedTuple):
@@ -246,7 +218,7 @@ def fit_member(
     -------
     TrainedMember
     """
-    rows = _rows(X, y, sample_weight, plan.train_idx)
+    rows = rows_of(X, y, sample_weight, plan.train_idx)
     validation = validation_rows(X, y, sample_weight, plan, training.validation_data)
     if plan.features is not None:  # the member sees its own columns, in training and validation
         rows = _take_columns(rows, plan.features)
@@ -359,25 +331,6 @@ def progress_result(model: keras.Model, progress: MemberProgress, preprocessing)
         progress.best_epoch,
         progress.held_epoch,
     )
-
-
-def validation_rows(X, y, sample_weight, plan: MemberPlan, validation_data) -> tuple | None:
-    """A member's validation data: the user's ``validation_data``, else its plan's rows.
-
-    ``(X, y, sample_weight)`` at the plan's ``val_idx`` (carved from its
-    training rows by ``validation_split``); None when it validates on nothing.
-    """
-    if validation_data is not None:
-        return validation_data
-    if plan.val_idx is None:
-        return None
-    return _rows(X, y, sample_weight, plan.val_idx)
-
-
-def _rows(X, y, sample_weight, idx) -> tuple[Any, Any, Any]:
-    weights = None if sample_weight is None else sample_weight[idx]
-    # take() keeps rows read from files lazy; for arrays it is X[idx].
-    return X.take(idx, axis=0), y[idx], weights
 
 
 def padded_rows(n_rows: int, batch_size: int) -> int:

@@ -47,7 +47,6 @@ from ._callbacks import Checkpointing, CheckpointStore, MemberProgress
 from ._fixes import compile_arguments, fused_adam, per_output, score_one_batch
 from ._keras import keras
 from ._members import (
-    MemberPlan,
     MemberStore,
     TrainedMember,
     Training,
@@ -57,8 +56,8 @@ from ._members import (
     progress_result,
     release_training_state,
     seeded,
-    validation_rows,
 )
+from ._plans import MemberPlan, validation_rows
 from ._vectorised import VectorisedMembers, data_obstacle, model_obstacle, train_vectorised
 
 logger = logging.getLogger("sk_kerasbag")

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._heldout import heldout_of
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -255,12 +257,11 @@ def _heldout_score(estimator: Any) -> tuple[str, float | None]:
     """The ensemble's held-out score and what it is ("out-of-bag accuracy", ...), if it has one."""
     from sklearn.base import is_classifier
 
-    attribute = getattr(estimator, "_heldout_score_attribute", "")  # oob_score_ or oof_score_
-    score = getattr(estimator, attribute, None)
-    if score is None or not np.isfinite(score):
+    heldout = heldout_of(estimator)
+    if heldout is None or not np.isfinite(heldout.score):
         return "", None
-    kind = "out-of-bag" if attribute.startswith("oob") else "out-of-fold"
-    return f"{kind} {'accuracy' if is_classifier(estimator) else 'R²'}", float(score)
+    metric = "accuracy" if is_classifier(estimator) else "R²"
+    return f"{heldout.kind} {metric}", float(heldout.score)
 
 
 def _readable_scale(ax: Axes, curves: list) -> None:

@@ -42,6 +42,8 @@ from ._fixes import (
     stacking_final_estimator,
     stacking_method,
 )
+from ._heldout import heldout_of
+from ._predicting import prediction_passes
 from ._tasks import ONE_HOT, target_kind
 from .folders import list_images
 from .kfold import KFoldMixin
@@ -256,17 +258,18 @@ def _prefit_predictions(estimator, X, X_test, method):
             f"got {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
-    heldout = getattr(estimator, estimator._heldout_attribute)
+    heldout = heldout_of(estimator)
     if isinstance(X, (str, os.PathLike)):  # a folder, for the directory estimators
         X = list_images(X)[0]
-    if num_samples(X) != len(heldout):
+    n_rows = len(heldout.predictions)
+    if num_samples(X) != n_rows:
         raise ValueError(
             f'cv="prefit": X has {num_samples(X)} rows, but the estimator was fitted on '
-            f"{len(heldout)}; pass the data it was fitted on."
+            f"{n_rows}; pass the data it was fitted on."
         )
     # Once per round of folds: a repeated K-fold's rows are held out n_repeats times each.
     times_held_out = np.bincount(
-        np.concatenate([test for _, test in estimator.folds_]), minlength=len(heldout)
+        np.concatenate([test for _, test in estimator.folds_]), minlength=n_rows
     )
     if times_held_out.min() == 0 or times_held_out.min() != times_held_out.max():
         raise ValueError(
@@ -274,11 +277,14 @@ def _prefit_predictions(estimator, X, X_test, method):
             "(once per round of folds); its cv does not partition the rows."
         )
     if X_test is not None:
-        n_passes = estimator._prediction_passes(X_test)[1]
-        fit_passes, fit_augmentation = estimator._heldout_passes
-        if n_passes != fit_passes or (n_passes and estimator.augmentation != fit_augmentation):
+        n_passes = prediction_passes(
+            estimator.augmentation, estimator.tta, X_test, type(estimator).__name__
+        ).n_passes
+        if n_passes != heldout.n_passes or (
+            n_passes and estimator.augmentation != heldout.augmentation
+        ):
             warnings.warn(
-                f"The out-of-fold predictions were made with {fit_passes} TTA passes at fit, "
+                f"The out-of-fold predictions were made with {heldout.n_passes} TTA passes at fit, "
                 f"the test predictions with {n_passes} passes or another augmentation; the "
                 "meta-model's train and test features then differ in kind.",
                 UserWarning,
@@ -295,7 +301,7 @@ def _prefit_predictions(estimator, X, X_test, method):
     fold_preds = None
     if X_test is not None:
         fold_preds = [as_method(output) for output in estimator.member_predictions(X_test)]
-    oof_train = as_method(heldout)
+    oof_train = as_method(heldout.predictions)
     return oof_train, fold_preds
 
 

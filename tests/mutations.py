@@ -359,11 +359,11 @@ MUTATIONS: list[dict] = [
         description="regressor output shaped for the wrong y dimensionality",
         tests=[T + "test_estimators.py::test_regressor_target_shapes[kfold_regressor]"],
     ),
-    # -- sk_kerasbag/_members.py ------------------------------------------------------
+    # -- sk_kerasbag/_plans.py, sk_kerasbag/_members.py -------------------------------
     dict(
         id="member-weights-not-indexed",
         quick=True,
-        file="sk_kerasbag/_members.py",
+        file="sk_kerasbag/_plans.py",
         original="weights = None if sample_weight is None else sample_weight[idx]",
         replacement="weights = None if sample_weight is None else sample_weight",
         description="a member's sample weights are not subset to its rows",
@@ -371,7 +371,7 @@ MUTATIONS: list[dict] = [
     ),
     dict(
         id="member-validation-split-ignored",
-        file="sk_kerasbag/_members.py",
+        file="sk_kerasbag/_plans.py",
         original="if plan.val_idx is None:",
         replacement="if True:",
         description="the plan's validation rows are never used (always no validation)",
@@ -464,8 +464,8 @@ MUTATIONS: list[dict] = [
     dict(
         id="stack-prefit-row-count",
         file="sk_kerasbag/stacking.py",
-        original="if num_samples(X) != len(heldout):",
-        replacement="if num_samples(X) > len(heldout):",
+        original="if num_samples(X) != n_rows:",
+        replacement="if num_samples(X) > n_rows:",
         description='cv="prefit" accepts fewer rows than the estimator was fitted on',
         tests=[T + "test_stacking.py::test_prefit_errors"],
     ),

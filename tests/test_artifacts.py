@@ -457,7 +457,7 @@ def test_packed_growth_with_save_dir_checkpoints_and_resumes_after_sigkill(
 @backend_independent
 def test_a_packed_checkpoint_of_members_the_fit_does_not_train_is_refused(tmp_path):
     from sk_kerasbag._artifacts import RunFolder
-    from sk_kerasbag._members import MemberPlan
+    from sk_kerasbag._plans import MemberPlan
     from sk_kerasbag._packing import fit_packed
 
     # Such as a killed cold fit of six members, grown into by a fitted three-member one:

@@ -30,14 +30,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sk_kerasbag"
 LAYERS = [
     # Foundations: the backend, versions, shared names, plain-Python helpers.
     {"_backend", "_keras", "_version", "_docs", "_processes", "_random", "_references",
-     "_splitting", "exceptions", "datasets", "folders", "plotting", "reporting"},
+     "_splitting", "_heldout", "_warm_start", "_plans", "exceptions", "datasets", "folders",
+     "plotting", "reporting"},
     # Keras and scikit-learn facing helpers: private APIs, files, builders, batches,
-    # callbacks, augmentation, pickling, targets.
+    # callbacks, augmentation, pickling, targets, parameters, load-time checks.
     {"_fixes", "_files", "_builder", "_batches", "_callbacks", "_augmentation", "_pickling",
-     "_tasks"},
-    # Training and keeping members: one member, vectorised and packed members,
-    # saving and loading, the run folder.
-    {"_members", "_vectorised", "_packing", "persistence", "_artifacts"},
+     "_tasks", "_hooks", "_parameters", "_integrity"},
+    # Training, predicting and keeping members: one member, vectorised and packed
+    # members, the strategy between them, the prediction path, saving and loading,
+    # the run folder.
+    {"_members", "_vectorised", "_packing", "_strategy", "_predicting", "persistence",
+     "_artifacts"},
     # The engine every estimator shares.
     {"_base"},
     # The estimators and what is built on them.

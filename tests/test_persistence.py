@@ -499,7 +499,7 @@ def test_a_member_of_another_shape_is_refused_at_load(
 
 
 def test_load_checks_the_members_without_running_them(data, saved, monkeypatch):
-    from sk_kerasbag import _base
+    from sk_kerasbag import _predicting
 
     X, _ = data
     calls = []
@@ -512,7 +512,9 @@ def test_load_checks_the_members_without_running_them(data, saved, monkeypatch):
         return count
 
     # The ensemble's prediction path, and Keras's ways into a model's forward pass.
-    monkeypatch.setattr(_base, "predict_members", counted("predict_members", _base.predict_members))
+    monkeypatch.setattr(
+        _predicting, "predict_members", counted("predict_members", _predicting.predict_members)
+    )
     for name in ("__call__", "predict", "predict_on_batch"):
         monkeypatch.setattr(keras.Model, name, counted(name, getattr(keras.Model, name)))
     loaded = load(saved[1])

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 from sklearn.base import clone, is_classifier
 
+from .._heldout import heldout_of
 from ..folders import class_folder_images
 from ..reporting import render_table
 from ..stacking import oof_predict
@@ -74,8 +75,8 @@ def _run_one(experiment: Experiment, run: Run, out: Callable[[str], Any]) -> dic
     test_score = None
     if experiment.X_test is not None and experiment.y_test is not None:
         test_score = float(estimator.score(experiment.X_test, experiment.y_test))
-    heldout_score = getattr(estimator, getattr(estimator, "_heldout_score_attribute", ""), None)
-    heldout_score = None if heldout_score is None else float(heldout_score)
+    heldout = heldout_of(estimator)
+    heldout_score = None if heldout is None else float(heldout.score)
     parts = [f"fit {seconds:.1f} s"]
     if test_score is not None:
         parts.append(f"test {metric} {test_score:.4f}")
@@ -120,9 +121,9 @@ def _write_outputs(experiment: Experiment, estimator, run_dir: Path, out) -> Non
 
 def _oof(experiment: Experiment, estimator, out) -> np.ndarray:
     """Out-of-fold predictions of the training rows, by the cheapest honest route."""
-    heldout = getattr(estimator, getattr(estimator, "_heldout_attribute", ""), None)
+    heldout = heldout_of(estimator)
     if heldout is not None:
-        return heldout
+        return heldout.predictions
     cv = experiment.output["oof_cv"]
     out(
         f"  oof: {type(estimator).__name__} has no held-out predictions "
