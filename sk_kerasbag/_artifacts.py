@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
+import os
 import time
 import warnings
 from pathlib import Path
@@ -70,6 +71,29 @@ def _foreign_files(path: Path) -> list[str]:
         return is_lock or name.startswith(TEMPORARY_PREFIX)
 
     return [p.name for p in path.iterdir() if not ours(p.name)]
+
+
+def check_run_folder(save_dir: str | os.PathLike, *, resume: bool) -> None:
+    """Raise as :meth:`RunFolder.open` refuses to start (or, with ``resume``, continue) a run.
+
+    NotADirectoryError for a file; FileExistsError for a folder holding other
+    files than a run's, or a run without ``resume``. Reads only: for checks
+    made before any fit starts (an experiment's runs).
+    """
+    path = Path(save_dir)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"save_dir {path} is a file, not a folder.")
+    has_run = (path / RUN_FILE).is_file()
+    if not has_run and path.is_dir() and _foreign_files(path):
+        raise FileExistsError(
+            f"save_dir {path} is not empty and holds no sk_kerasbag run; "
+            "choose a new or empty folder (files there are never overwritten)."
+        )
+    if has_run and not resume:
+        raise FileExistsError(
+            f"save_dir {path} already holds a run. Pass resume=True to continue it "
+            "(finished members are reloaded), or choose another save_dir."
+        )
 
 
 def _run_identity(estimator, digest: str) -> dict:
@@ -145,13 +169,7 @@ class RunFolder:
         parameter may differ, and the run then records its new value.
         """
         path = Path(save_dir)
-        if path.exists() and not path.is_dir():
-            raise NotADirectoryError(f"save_dir {path} is a file, not a folder.")
-        if not (path / RUN_FILE).is_file() and path.is_dir() and _foreign_files(path):
-            raise FileExistsError(
-                f"save_dir {path} is not empty and holds no sk_kerasbag run; "
-                "choose a new or empty folder (files there are never overwritten)."
-            )
+        check_run_folder(path, resume=True)  # whether it holds a run is read under the lock
         path.mkdir(parents=True, exist_ok=True)
         with exclusive(path / LOCK_FILE, f"save_dir {path}"):
             identity = _run_identity(estimator, digest)
@@ -163,12 +181,8 @@ class RunFolder:
                 started = time.strftime("%Y-%m-%dT%H:%M:%S")
                 recorded = {k: v for k, v in identity.items() if k != "defaults"}
                 write_json(path / RUN_FILE, {**recorded, "started": started})
-            elif not resume:
-                raise FileExistsError(
-                    f"save_dir {path} already holds a run. Pass resume=True to continue it "
-                    "(finished members are reloaded), or choose another save_dir."
-                )
             else:
+                check_run_folder(path, resume=resume)
                 _check_same_run(read_json(path / RUN_FILE), identity, path)
             if not (path / PARAMS_FILE).is_file():
                 write_json(path / PARAMS_FILE, describe_params(estimator))

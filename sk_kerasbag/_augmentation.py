@@ -25,9 +25,13 @@ Interface, for ``aug = make_augmentation(spec)``:
     ``transform(X)`` is applied to validation, held-out and test rows.
 ``aug.training_data(X, y, sample_weight, *, batch_size, seed, preprocessing) -> dict``
     Keyword arguments for ``keras.Model.fit`` giving the training batches.
+``aug.has_random_transforms``
+    Whether it draws random transforms at all (TTA passes are drawn only then).
 ``aug.augment(X, preprocessing, seed) -> ndarray``
     One TTA pass: random transforms, then the preprocessing; row ``i`` from
-    input row ``i``.
+    input row ``i``. Only for augmentations with random transforms (not
+    :class:`NoAugmentation`): ``_predicting.prediction_passes`` asks for no
+    pass otherwise.
 """
 
 from __future__ import annotations
@@ -196,11 +200,6 @@ class NoAugmentation:
             X, y, sample_weight, prepare=_prepare_with(preprocessing), random=False,
             batch_size=batch_size, seed=seed,
         )  # fmt: skip
-
-    def augment(self, X, preprocessing, seed: int) -> np.ndarray:
-        raise ValueError(
-            "tta > 0 needs an augmentation to draw test-time transforms from; set augmentation."
-        )
 
 
 class ImageAugmentation:

@@ -34,7 +34,7 @@ from ._artifacts import RunFolder, data_digest
 from ._augmentation import Preprocessing, make_augmentation
 from ._builder import OutputSpec, check_input_shape, make_builder, output_of, routed_params
 from ._callbacks import Monitoring, check_callbacks
-from ._fixes import check_sample_weight
+from ._fixes import check_sample_weight, validate_params
 from ._hooks import EnsembleHooks
 from ._heldout import average_heldout, warn_uncovered
 from ._integrity import ABSENT, check_fitted_attributes, check_member_shapes
@@ -214,17 +214,6 @@ class BaseKerasEnsemble(SaveMixin, EnsembleParameters, EnsembleHooks):
         self._output_spec = OutputSpec.of(probe, output_of(probe, input_shape, builder))
         self._check_output(self._output_spec)
         return builder
-
-    def _check_model(self, X, y=None) -> None:
-        """Everything ``fit`` checks before training (the data, one built member); train nothing.
-
-        For ``sk-kerasbag run --check``. Leaves the estimator unfitted.
-        """
-        self._validate_params()
-        check_callbacks(self.callbacks)
-        X, y = self._validate_training_data(X, y)
-        self._validate_target(y, None)
-        self._probe(0, X)
 
     # -- training (_strategy) ------------------------------------------------------
 
@@ -457,3 +446,17 @@ class BaseKerasEnsemble(SaveMixin, EnsembleParameters, EnsembleHooks):
             transform=self._transform_output,
             chunk_rows=chunk_rows(self.input_shape_, self.batch_size),
         )
+
+
+def check_before_fit(estimator: BaseKerasEnsemble, X, y=None) -> None:
+    """Everything ``estimator.fit(X, y)`` checks before training; train nothing.
+
+    The parameters, the callbacks, the data and target, and one member built
+    by the builder and checked against them (for ``sk-kerasbag run --check``).
+    Leaves the estimator unfitted.
+    """
+    validate_params(estimator)
+    check_callbacks(estimator.callbacks)
+    X, y = estimator._validate_training_data(X, y)
+    estimator._validate_target(y, None)
+    estimator._probe(0, X)

@@ -22,14 +22,20 @@ processes, on Dask, packed):
 from __future__ import annotations
 
 import copy
-import inspect
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from ._fixes import callback_model, metric_direction, seed_states
+from ._fixes import (
+    callback_model,
+    callback_state,
+    early_stopping_restored_epoch,
+    metric_direction,
+    seed_states,
+    set_callback_state,
+)
 from ._keras import keras
 from ._random import numpy_state_arrays, set_numpy_state
 from .exceptions import NotFiniteError
@@ -232,12 +238,9 @@ class TrackProgress(keras.callbacks.Callback):
         if self.progress.restore(self.model):
             return
         for callback in self.user_callbacks:
-            if (
-                isinstance(callback, keras.callbacks.EarlyStopping)
-                and callback.restore_best_weights
-                and callback.best_weights is not None
-            ):
-                self.progress.restored_epoch = int(callback.best_epoch)
+            restored = early_stopping_restored_epoch(callback)
+            if restored is not None:
+                self.progress.restored_epoch = restored
 
 
 class CheckpointStore(Protocol):
@@ -307,11 +310,11 @@ class Checkpointing(keras.callbacks.Callback):
         if self._pending is not None:
             scalars, arrays = self._pending
             _set_random_state(self.model, arrays)
-            _set_callback_state(self.user_callbacks, scalars["callbacks"], arrays)
+            set_callback_state(self.user_callbacks, scalars["callbacks"], arrays)
             self._pending = None
 
     def on_epoch_end(self, epoch, logs=None):
-        callback_scalars, arrays = _callback_state(self.user_callbacks)
+        callback_scalars, arrays = callback_state(self.user_callbacks)
         arrays.update(_random_state(self.model))
         for k, optimizer in enumerate(self.optimizers):
             arrays.update(
@@ -387,40 +390,6 @@ def _fresh_copy(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
 
 
 # -- what Keras does not checkpoint --------------------------------------------
-
-
-def _callback_state(callbacks: list) -> tuple[dict, dict[str, np.ndarray]]:
-    """The public state of each callback: numbers and strings, and lists of arrays.
-
-    Attributes named like a constructor argument are configuration, which
-    the resumed fit's own callbacks already have (Keras's ``EarlyStopping``
-    even flips the sign of ``min_delta`` once it knows its direction), so
-    only the rest is state.
-    """
-    scalars, arrays = {}, {}
-    for i, callback in enumerate(callbacks):
-        state = {}
-        configuration = set(inspect.signature(type(callback).__init__).parameters)
-        for name, value in vars(callback).items():
-            if name.startswith("_") or name in ("params", "validation_data", *configuration):
-                continue
-            if isinstance(value, np.generic):
-                value = value.item()
-            if value is None or isinstance(value, (bool, int, float, str)):
-                state[name] = value
-            elif isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value):
-                state[name] = {"arrays": len(value)}
-                arrays.update((f"callback{i}.{name}.{j}", v) for j, v in enumerate(value))
-        scalars[str(i)] = state
-    return scalars, arrays
-
-
-def _set_callback_state(callbacks: list, scalars: dict, arrays: dict[str, np.ndarray]) -> None:
-    for i, callback in enumerate(callbacks):
-        for name, value in scalars.get(str(i), {}).items():
-            if isinstance(value, dict):
-                value = [arrays[f"callback{i}.{name}.{j}"] for j in range(value["arrays"])]
-            setattr(callback, name, value)
 
 
 def _random_state(model: keras.Model) -> dict[str, np.ndarray]:

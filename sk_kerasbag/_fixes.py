@@ -1,11 +1,13 @@
 """Every use of private Keras, scikit-learn and TensorFlow APIs, in one place.
 
-sk_kerasbag otherwise uses public APIs only. What follows reaches into
-``keras.src``, private attributes or private scikit-learn helpers. Each
+What follows reaches into ``keras.src``, private or undocumented attributes
+(a callback's state, a trainer's stateless steps, scikit-learn's metadata
+requests) or private scikit-learn helpers and hooks; no other module does. Each
 access fails loudly if a new version moves the private thing: an
 ImportError at import for what the package cannot work without (the
-scikit-learn helpers, safe mode), else a warning naming the feature lost
-while the public behaviour carries on. ``tests/test_fixes.py`` checks that
+scikit-learn helpers, safe mode), a RuntimeError naming the way around it
+where one strategy needs it (packed training), else a warning naming the
+feature lost while the public behaviour carries on. ``tests/test_fixes.py`` checks that
 every one of them is where this module expects it.
 
 It also holds the shims for public APIs that behave differently across the
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import os
 import random
@@ -23,6 +26,7 @@ import sys
 import warnings
 from typing import Any, Callable, Iterator
 
+import numpy as np
 # scikit-learn's own helpers, as its estimators use them: parameter
 # validation, the fit context that runs it, the pieces of cross_val_predict
 # that oof_predict reuses, and the two questions a metadata router asks
@@ -41,6 +45,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
+from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.metadata_routing import _raise_for_params as raise_for_params
 from sklearn.utils.metadata_routing import _routing_enabled as routing_enabled
 from sklearn.utils.metaestimators import _safe_split as safe_split
@@ -51,37 +56,46 @@ from sklearn.utils.validation import _num_samples as num_samples
 from ._keras import keras
 
 __all__ = [
+    "BoolsAreNotNumbers",
     "HasMethods",
     "Interval",
     "InvalidParameterError",
     "RealNotInt",
     "StrOptions",
     "callback_model",
+    "callback_state",
     "check_is_permutation",
     "check_method_params",
     "check_sample_weight",
     "compile_arguments",
+    "early_stopping_restored_epoch",
     "enforce_prediction_order",
     "fit_context",
     "fused_adam",
+    "jax_steps",
     "keras_default_seeds_from",
+    "metadata_requests",
     "metric_direction",
     "no_retracing_warning",
     "num_samples",
     "per_output",
     "raise_for_params",
     "reachable",
+    "reject_bool_number",
     "routing_enabled",
     "safe_deserialization",
     "safe_split",
     "score_one_batch",
     "seed_states",
+    "set_callback_state",
+    "set_metadata_requests",
     "stacking_estimators",
     "stacking_features",
     "stacking_final_estimator",
     "stacking_method",
     "symbolic_build",
     "validate_parameter_constraints",
+    "validate_params",
     "warn_at_caller",
 ]
 
@@ -289,6 +303,147 @@ class _FusedAdam(keras.optimizers.Adam):
             epsilon=tf.cast(self.epsilon, dtype),
             grad=tf.cast(tf.convert_to_tensor(gradient), dtype),
         )
+
+
+# -- scikit-learn's parameter validation ------------------------------------------
+
+
+class BoolsAreNotNumbers:
+    """Mixin: scikit-learn's parameter validation, refusing True and False for numbers.
+
+    Overrides scikit-learn's private ``_validate_params``, which ``fit_context``
+    calls before ``fit``: scikit-learn counts True as the integer 1, so
+    ``epochs=True`` would train one epoch. Put it before ``BaseEstimator``.
+    """
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        for name, constraints in self._parameter_constraints.items():
+            reject_bool_number(name, getattr(self, name, None), constraints, type(self).__name__)
+
+
+def reject_bool_number(name: str, value: Any, constraints: list, caller: str) -> None:
+    """Raise InvalidParameterError for True or False given where ``constraints`` take no bool."""
+    takes_bool = "boolean" in constraints or "verbose" in constraints
+    if isinstance(value, (bool, np.bool_)) and not takes_bool:
+        message = f"The {name!r} parameter of {caller} must be a number, not {value!r}."
+        raise InvalidParameterError(message)
+
+
+def validate_params(estimator) -> None:
+    """Validate ``estimator``'s parameters as ``fit`` would, outside ``fit``."""
+    estimator._validate_params()
+
+
+# -- scikit-learn's metadata requests, as JSON -----------------------------------
+
+
+def metadata_requests(estimator) -> dict[str, dict[str, Any]] | None:
+    """The estimator's ``set_{method}_request`` choices as JSON; None when it made none.
+
+    ``{method: {metadata: request}}`` for every method scikit-learn routes to,
+    a request being True, False, None or an alias. ``set_fit_request`` keeps
+    them in a private ``MetadataRequest`` object, which JSON cannot hold.
+    """
+    if "_metadata_request" not in vars(estimator):
+        return None  # the class's defaults, as they will be where it is loaded
+    request = estimator.get_metadata_routing()
+    return {
+        method: dict(value.requests)
+        for method, value in vars(request).items()
+        if hasattr(value, "add_request")  # a method's requests (not the owner)
+    }
+
+
+def set_metadata_requests(estimator, saved: Any) -> None:
+    """Give an estimator (a loaded one) the requests :func:`metadata_requests` read."""
+    if saved is None:
+        return
+    if not isinstance(saved, dict):
+        raise ValueError("metadata_request is not a table of methods")
+    # The class's defaults, changed as set_{method}_request would: the public
+    # add_request checks each request as it does.
+    request = estimator.get_metadata_routing()
+    for method, requests in saved.items():
+        method_request = getattr(request, method, None)
+        if not (hasattr(method_request, "add_request") and isinstance(requests, dict)):
+            raise ValueError(
+                f"metadata_request[{method!r}] is not the requests of a method that "
+                "scikit-learn routes metadata to"
+            )
+        for name in set(method_request.requests) - set(requests):
+            method_request.add_request(param=name, alias=UNUSED)  # removed, as saved
+        for name, alias in requests.items():
+            method_request.add_request(param=name, alias=alias)
+    estimator._metadata_request = request
+
+
+# -- Keras callbacks and trainers ---------------------------------------------------
+
+
+def early_stopping_restored_epoch(callback: Any) -> int | None:
+    """The epoch (from 0) whose weights a Keras ``EarlyStopping`` restored at the end; else None.
+
+    Reads its undocumented ``best_weights`` and ``best_epoch``.
+    """
+    if not (isinstance(callback, keras.callbacks.EarlyStopping) and callback.restore_best_weights):
+        return None
+    if not hasattr(callback, "best_weights"):
+        _lost("reporting the epoch a user's EarlyStopping restored")
+        return None
+    return None if callback.best_weights is None else int(callback.best_epoch)
+
+
+def callback_state(callbacks: list) -> tuple[dict, dict[str, np.ndarray]]:
+    """The public state of each callback: numbers and strings, and lists of arrays.
+
+    Keras gives callbacks no state API, so their attributes are read
+    (``vars``). Attributes named like a constructor argument are
+    configuration, which the resumed fit's own callbacks already have
+    (Keras's ``EarlyStopping`` even flips the sign of ``min_delta`` once it
+    knows its direction), so only the rest is state.
+    """
+    scalars, arrays = {}, {}
+    for i, callback in enumerate(callbacks):
+        state = {}
+        configuration = set(inspect.signature(type(callback).__init__).parameters)
+        for name, value in vars(callback).items():
+            if name.startswith("_") or name in ("params", "validation_data", *configuration):
+                continue
+            if isinstance(value, np.generic):
+                value = value.item()
+            if value is None or isinstance(value, (bool, int, float, str)):
+                state[name] = value
+            elif isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value):
+                state[name] = {"arrays": len(value)}
+                arrays.update((f"callback{i}.{name}.{j}", v) for j, v in enumerate(value))
+        scalars[str(i)] = state
+    return scalars, arrays
+
+
+def set_callback_state(callbacks: list, scalars: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Put back the state :func:`callback_state` read."""
+    for i, callback in enumerate(callbacks):
+        for name, value in scalars.get(str(i), {}).items():
+            if isinstance(value, dict):
+                value = [arrays[f"callback{i}.{name}.{j}"] for j in range(value["arrays"])]
+            setattr(callback, name, value)
+
+
+def jax_steps(model: keras.Model) -> tuple[Callable, Callable]:
+    """The JAX trainer's stateless ``train_step(state, data)`` and ``test_step(state, data)``.
+
+    Undocumented: they take the weights, optimizer and metric variables as
+    ``state`` and return the new state, which is what lets members be mapped
+    over (``jax.vmap``) in packed training.
+    """
+    parameters = list(inspect.signature(model.train_step).parameters.values())
+    if not (parameters[:1] and parameters[0].name in ("state", "args")):
+        raise RuntimeError(
+            f"Keras {keras.__version__}'s JAX train_step no longer takes (state, data); "
+            "strategy='packed' cannot map members over it. Use strategy='sequential'."
+        )
+    return model.train_step, model.test_step
 
 
 # -- scikit-learn's stackers: the pieces of their fit that OOFStacking* reuse -----

@@ -58,12 +58,15 @@ from ._members import (
     seeded,
 )
 from ._plans import MemberPlan, validation_rows
-from ._vectorised import VectorisedMembers, data_obstacle, model_obstacle, train_vectorised
+from ._vectorised import (
+    ONE_BATCH_VALUES,
+    VectorisedMembers,
+    data_obstacle,
+    model_obstacle,
+    train_vectorised,
+)
 
 logger = logging.getLogger("sk_kerasbag")
-
-# Validation rows of up to this many input values are evaluated as one batch.
-_ONE_BATCH_VALUES = 2**22
 
 
 def packing_obstacle(*, callbacks, augmentation, columns: bool = False) -> str | None:
@@ -420,7 +423,7 @@ def _score(members, batch_size, k: int, data) -> dict[str, float]:
     # (x, y[, weights]) in memory, or a dataset of batches read from files.
     x, y, *weights = data if isinstance(data, tuple) else (data, None)
     weights = weights[0] if weights else None
-    if isinstance(data, tuple) and x.size <= _ONE_BATCH_VALUES:
+    if isinstance(data, tuple) and x.size <= ONE_BATCH_VALUES:
         # One compiled step: measured 25x quicker than evaluate() on TensorFlow
         # (its per-call set-up dominates), the same values up to float rounding.
         scores = score_one_batch(member, x, y, sample_weight=weights)

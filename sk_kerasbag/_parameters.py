@@ -15,11 +15,17 @@ import os
 from numbers import Integral, Real
 from typing import Any
 
-import numpy as np
 from sklearn.base import BaseEstimator
 
 from ._builder import ROUTE_PREFIX
-from ._fixes import HasMethods, Interval, InvalidParameterError, StrOptions
+from ._fixes import (
+    BoolsAreNotNumbers,
+    HasMethods,
+    Interval,
+    StrOptions,
+    reject_bool_number,
+    validate_parameter_constraints,
+)
 from ._pickling import portable, unwrap
 
 
@@ -31,7 +37,7 @@ PREDICTION_CONSTRAINTS: dict = {
 }
 
 
-class EnsembleParameters(BaseEstimator):
+class EnsembleParameters(BoolsAreNotNumbers, BaseEstimator):
     """The parameter protocol of the ensembles (a base of ``BaseKerasEnsemble``)."""
 
     _parameter_constraints: dict = {
@@ -110,18 +116,6 @@ class EnsembleParameters(BaseEstimator):
         self._model_params = {**getattr(self, "_model_params", {}), **routed}
         return super().set_params(**params)
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        # scikit-learn counts True as the integer 1: epochs=True would train one epoch.
-        for name, constraints in self._parameter_constraints.items():
-            value = getattr(self, name, None)
-            takes_bool = "boolean" in constraints or "verbose" in constraints
-            if isinstance(value, (bool, np.bool_)) and not takes_bool:
-                raise InvalidParameterError(
-                    f"The {name!r} parameter of {type(self).__name__} must be a number, "
-                    f"not {value!r}."
-                )
-
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
         # Pickled before routed arguments moved into _model_params: move them there.
@@ -144,3 +138,18 @@ class EnsembleParameters(BaseEstimator):
         if "estimators_" in state:
             state = {**state, "estimators_": [portable(m) for m in state["estimators_"]]}
         return state
+
+
+def check_parameter(estimator_class: type, name: str, value: Any) -> None:
+    """Raise InvalidParameterError unless ``estimator_class`` takes ``value`` for ``name``.
+
+    The check ``fit`` makes of that one parameter (scikit-learn's constraints,
+    and no True or False for a number), for a value not yet set on an
+    estimator (an experiment file's). Names without a constraint pass.
+    """
+    constraints = estimator_class._parameter_constraints.get(name)
+    if constraints is None:
+        return
+    caller = estimator_class.__name__
+    validate_parameter_constraints({name: constraints}, {name: value}, caller_name=caller)
+    reject_bool_number(name, value, constraints, caller)

@@ -65,6 +65,16 @@ def target_kind(y) -> str:
     return LABELS
 
 
+def fitted_target_kind(classifier) -> str:
+    """The :data:`TARGET_KINDS` kind of ``y`` a fitted classifier was fitted on."""
+    return classifier._kind()
+
+
+def predictions_from(estimator, output: np.ndarray) -> np.ndarray:
+    """What ``estimator.predict`` returns for the mean member outputs ``output``."""
+    return estimator._predictions_of(output)
+
+
 class KerasClassifierMixin(ClassifierMixin):
     """Target handling and soft voting for the classifiers.
 

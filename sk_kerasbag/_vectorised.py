@@ -47,12 +47,13 @@ import numpy as np
 
 from ._batches import in_memory
 from ._callbacks import Checkpointing, MemberProgress
-from ._fixes import reachable, symbolic_build
+from ._fixes import jax_steps, reachable, symbolic_build
 from ._keras import keras
 from ._random import packed_batch_order
 
-# Validation rows of up to this many input values are scored as one batch.
-_ONE_BATCH_VALUES = 2**22
+# Validation rows of up to this many input values are scored as one batch
+# (here and by _packing's other packed fits).
+ONE_BATCH_VALUES = 2**22
 
 
 def data_obstacle(X, augmentation) -> str | None:
@@ -192,6 +193,7 @@ class VectorisedMembers:
 
         self.members, self.batch_size = members, batch_size or 32
         self.reference = reference = members[0]
+        train_step, test_step = jax_steps(reference)
         build = symbolic_build(reference)  # its metric variables, which its step updates
         target = keras.KerasTensor(
             (None, *y.shape[1:]), dtype=keras.backend.standardize_dtype(y.dtype)
@@ -203,7 +205,7 @@ class VectorisedMembers:
 
         def member_step(state, X, y, rows, weights):
             batch = (jnp.take(X, rows, axis=0), jnp.take(y, rows, axis=0), weights)
-            return reference.train_step(state, batch)[1]
+            return train_step(state, batch)[1]
 
         def masked_step(state, X, y, rows, weights, active):
             # A member sitting the step out keeps its state exactly.
@@ -217,7 +219,7 @@ class VectorisedMembers:
         mapped = jax.vmap(masked_step, in_axes=(0, None, None, 0, 0, 0))
         self._mapped = jax.jit(mapped, donate_argnums=0)
         self._single = jax.jit(member_step)  # its input state is the members' own
-        self._test = jax.jit(reference.test_step)
+        self._test = jax.jit(test_step)
         self.mode = "interleaved" if interleaves(reference) else "vectorised"
         self.fallback: str | None = None  # why the mapping was not possible, if it was not
 
@@ -304,7 +306,7 @@ class VectorisedMembers:
         )
         # One batch when it fits (one compilation for all members), else
         # batches, with the metric variables carried over as evaluate() does.
-        size = len(x) if x.size <= _ONE_BATCH_VALUES else self.batch_size
+        size = len(x) if x.size <= ONE_BATCH_VALUES else self.batch_size
         for start in range(0, len(x), size):
             part = slice(start, start + size)
             batch = (x[part], y[part], None if weights is None else weights[part])

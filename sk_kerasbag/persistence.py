@@ -45,6 +45,7 @@ from ._files import (
     write_arrays,
     write_json,
 )
+from ._fixes import metadata_requests, set_metadata_requests, validate_params
 from ._keras import keras
 from ._references import qualified_name, reference_of, resolve_reference, split_reference
 from ._version import __version__
@@ -317,53 +318,10 @@ def save(estimator, path: str | os.PathLike) -> None:
                 "params": params,
                 "fitted": fitted,
                 "members": members,
-                "metadata_request": _routing_requests(estimator),
+                "metadata_request": metadata_requests(estimator),
                 "sha256": {name: sha256(staging / name) for name in [*members, ARRAYS]},
             },
         )
-
-
-def _routing_requests(estimator) -> dict[str, dict[str, Any]] | None:
-    """The estimator's ``set_{method}_request`` choices as JSON; None when it made none.
-
-    ``{method: {metadata: request}}`` for every method scikit-learn routes
-    to, a request being True, False, None or an alias. ``set_fit_request``
-    keeps them in a ``MetadataRequest`` object (``_metadata_request``),
-    which JSON cannot hold and which pickle and ``clone`` carry as it is.
-    """
-    if "_metadata_request" not in vars(estimator):
-        return None  # the class's defaults, as they will be where it is loaded
-    request = estimator.get_metadata_routing()
-    return {
-        method: dict(value.requests)
-        for method, value in vars(request).items()
-        if hasattr(value, "add_request")  # a method's requests (not the owner)
-    }
-
-
-def _restore_routing(estimator, saved: Any) -> None:
-    """Give a loaded estimator the requests :func:`_routing_requests` saved."""
-    from sklearn.utils.metadata_routing import UNUSED
-
-    if saved is None:
-        return
-    if not isinstance(saved, dict):
-        raise ValueError("metadata_request is not a table of methods")
-    # The class's defaults, changed as set_{method}_request would: the public
-    # add_request checks each request as it does.
-    request = estimator.get_metadata_routing()
-    for method, requests in saved.items():
-        method_request = getattr(request, method, None)
-        if not (hasattr(method_request, "add_request") and isinstance(requests, dict)):
-            raise ValueError(
-                f"metadata_request[{method!r}] is not the requests of a method that "
-                "scikit-learn routes metadata to"
-            )
-        for name in set(method_request.requests) - set(requests):
-            method_request.add_request(param=name, alias=UNUSED)  # removed, as saved
-        for name, alias in requests.items():
-            method_request.add_request(param=name, alias=alias)
-    estimator._metadata_request = request
 
 
 def _refuse_occupied(folder: Path) -> None:
@@ -453,12 +411,12 @@ def _load(folder: Path, manifest_path: Path, custom_objects: dict, safe_mode: bo
         for name, value in params_description.items()
     }
     estimator = estimator_class(**params)
-    estimator._validate_params()
+    validate_params(estimator)
     for name, value in fitted.items():
         if name.startswith("__") or name in params or hasattr(estimator_class, name):
             raise ValueError(f"{manifest_path} sets {name!r}, which is not a fitted attribute.")
         setattr(estimator, name, restore(value, arrays, resolve))
-    _restore_routing(estimator, manifest.get("metadata_request"))
+    set_metadata_requests(estimator, manifest.get("metadata_request"))
     estimator.estimators_ = [
         _load_member(folder / name, custom_objects, safe_mode) for name in members
     ]

@@ -44,7 +44,7 @@ from ._fixes import (
 )
 from ._heldout import heldout_of
 from ._predicting import prediction_passes
-from ._tasks import ONE_HOT, target_kind
+from ._tasks import ONE_HOT, fitted_target_kind, predictions_from, target_kind
 from .folders import list_images
 from .kfold import KFoldMixin
 
@@ -292,7 +292,7 @@ def _prefit_predictions(estimator, X, X_test, method):
 
     def as_method(output):
         if method == "predict":
-            return np.array(estimator._predictions_of(output), copy=True)
+            return np.array(predictions_from(estimator, output), copy=True)
         if method == "predict_log_proba":
             with np.errstate(divide="ignore"):
                 return np.log(output)
@@ -312,7 +312,7 @@ def _predicts_one_hot(estimator, y, prefit: bool) -> bool:
     in a ``Pipeline`` or a grid search votes alike.
     """
     if prefit:
-        return estimator._kind() == ONE_HOT
+        return fitted_target_kind(estimator) == ONE_HOT
     if np.ndim(y) != 2 or type_of_target(y) != "multilabel-indicator":
         return False
     try:

@@ -150,7 +150,10 @@ MUTATIONS: list[dict] = [
         original='return direction == "up"',
         replacement='return direction == "down"',
         description="a compiled metric's declared direction is read backwards",
-        tests=[T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration"],
+        tests=[
+            T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration",
+            T + "test_fixes.py::test_early_stopping_state_is_where_it_is_read_and_restored",
+        ],
     ),
     dict(
         id="cb-metric-suffix",
@@ -159,7 +162,10 @@ MUTATIONS: list[dict] = [
         original='base = base.rstrip("_0123456789")  # precision_1: a second metric of the kind',
         replacement='base = base.rstrip("0123456789")',
         description="a numbered metric (precision_1) keeps its underscore and loses its direction",
-        tests=[T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration"],
+        tests=[
+            T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration",
+            T + "test_fixes.py::test_early_stopping_state_is_where_it_is_read_and_restored",
+        ],
     ),
     dict(
         id="cb-monitor-without-validation",
@@ -238,11 +244,14 @@ MUTATIONS: list[dict] = [
     dict(
         id="cb-configuration-saved-as-state",
         quick=True,
-        file="sk_kerasbag/_callbacks.py",
+        file="sk_kerasbag/_fixes.py",
         original='if name.startswith("_") or name in ("params", "validation_data", *configuration):',
         replacement='if name.startswith("_") or name in ("params", "validation_data"):',
         description="checkpointed callback state includes constructor configuration",
-        tests=[T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration"],
+        tests=[
+            T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration",
+            T + "test_fixes.py::test_early_stopping_state_is_where_it_is_read_and_restored",
+        ],
     ),
     # -- sk_kerasbag/_tasks.py --------------------------------------------------------
     dict(
@@ -673,7 +682,10 @@ SURVIVORS: list[dict] = [
         original='if base == "loss":',
         replacement='if base == "val_loss":',
         description="'loss' no longer short-circuits to lower-is-better (compares the stripped name)",
-        tests=[T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration"],
+        tests=[
+            T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration",
+            T + "test_fixes.py::test_early_stopping_state_is_where_it_is_read_and_restored",
+        ],
     ),
     dict(
         id="persist-occupied-folder",

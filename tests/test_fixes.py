@@ -4,6 +4,7 @@ A new Keras or scikit-learn version that moves one fails here by name,
 rather than as a silent change of behaviour somewhere else.
 """
 
+import json
 import random
 from numbers import Integral, Real
 
@@ -39,6 +40,16 @@ def _fit_context():
         Estimator(alpha=-1.0).fit()
     assert Estimator(alpha=2.0).fit().skipped_nested_ is True  # nested estimators not re-checked
     assert sklearn.get_config()["skip_parameter_validation"] is False  # only within fit
+
+    # The override of the private _validate_params that fit_context calls: True is no number.
+    class Strict(_fixes.BoolsAreNotNumbers, Estimator):
+        pass
+
+    assert Estimator(alpha=True).fit()  # scikit-learn's own check takes True for 1
+    with pytest.raises(_fixes.InvalidParameterError, match="must be a number, not True"):
+        Strict(alpha=True).fit()
+    with pytest.raises(_fixes.InvalidParameterError, match="must be a number, not False"):
+        _fixes.validate_params(Strict(alpha=False))  # outside fit, as load and --check do
 
 
 def _check_is_permutation():
@@ -243,6 +254,57 @@ def test_keras_model_internals_are_where_they_are_read():
     callback = keras.callbacks.Callback()
     callback.set_model(model)
     assert _fixes.callback_model(callback) is model
+
+
+def test_early_stopping_state_is_where_it_is_read_and_restored():
+    X = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    y = np.arange(16) % 2
+    callback = keras.callbacks.EarlyStopping(monitor="loss", patience=9, restore_best_weights=True)
+    history = _model().fit(X, y, epochs=4, batch_size=8, verbose=0, callbacks=[callback])
+    # The epoch its best_weights and best_epoch say it restored: the lowest loss's.
+    assert _fixes.early_stopping_restored_epoch(callback) == int(np.argmin(history.history["loss"]))
+    assert _fixes.early_stopping_restored_epoch(keras.callbacks.Callback()) is None
+
+    # Its state, read from its attributes, round-trips into a fresh one; configuration does not.
+    scalars, arrays = _fixes.callback_state([callback])
+    assert {"wait", "best", "best_epoch", "best_weights"} <= set(scalars["0"])
+    assert "patience" not in scalars["0"] and "min_delta" not in scalars["0"]
+    fresh = keras.callbacks.EarlyStopping(monitor="loss", patience=9, restore_best_weights=True)
+    _fixes.set_callback_state([fresh], scalars, arrays)
+    assert (fresh.wait, fresh.best, fresh.best_epoch) == (
+        callback.wait,
+        callback.best,
+        callback.best_epoch,
+    )
+    for restored, kept in zip(fresh.best_weights, callback.best_weights):
+        np.testing.assert_array_equal(restored, kept)
+
+
+def test_the_jax_trainer_steps_take_the_state_packed_training_maps_over():
+    import inspect
+
+    from keras.src.backend.jax.trainer import JAXTrainer
+
+    for step in (JAXTrainer.train_step, JAXTrainer.test_step):
+        assert list(inspect.signature(step).parameters) == ["self", "state", "data"]
+    if keras.backend.backend() != "jax":  # a trainer whose steps take the data alone
+        with pytest.raises(RuntimeError, match="no longer takes \\(state, data\\)"):
+            _fixes.jax_steps(_model())
+    else:
+        model = _model()
+        assert _fixes.jax_steps(model) == (model.train_step, model.test_step)
+
+
+def test_metadata_requests_are_read_and_set_through_the_object_scikit_learn_keeps():
+    with sklearn.config_context(enable_metadata_routing=True):
+        chosen = LogisticRegression().set_fit_request(sample_weight="weights")
+        assert _fixes.metadata_requests(LogisticRegression()) is None  # the class's defaults
+        saved = _fixes.metadata_requests(chosen)
+        assert saved["fit"] == {"sample_weight": "weights"}
+        fresh = LogisticRegression()
+        _fixes.set_metadata_requests(fresh, json.loads(json.dumps(saved)))
+        assert fresh.get_metadata_routing().fit.requests == {"sample_weight": "weights"}
+        assert _fixes.metadata_requests(fresh) == saved
 
 
 def test_the_fused_adam_reads_slots_that_exist():

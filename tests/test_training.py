@@ -224,7 +224,8 @@ def test_an_uncopyable_callback_is_refused_before_training_naming_the_way_out(da
 def test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration(data):
     """One model's fit shows both: the direction of a metric is the one Keras declares,
     and a callback's saved state leaves out its configuration."""
-    from sk_kerasbag._callbacks import _callback_state, higher_is_better
+    from sk_kerasbag._callbacks import higher_is_better
+    from sk_kerasbag._fixes import callback_state
 
     X, y, X_val, y_val = data
     model = dense_classifier(X.shape[1:], 3)
@@ -240,7 +241,7 @@ def test_metric_directions_come_from_keras_and_callback_state_leaves_out_configu
     assert higher_is_better(model, "val_precision_1")  # not compiled: by its name
 
     assert early.min_delta == -0.01  # Keras flips it once it knows the direction
-    state = _callback_state([early])[0]["0"]
+    state = callback_state([early])[0]["0"]
     assert "min_delta" not in state and "patience" not in state
     assert state["wait"] == early.wait and state["best"] == early.best
 

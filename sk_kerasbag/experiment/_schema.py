@@ -26,10 +26,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .._base import BaseKerasEnsemble
+from .._artifacts import check_run_folder
+from .._base import BaseKerasEnsemble, check_before_fit
 from .._builder import ROUTE_PREFIX, arguments_not_taken, signature_text
 from .._files import inside
-from .._fixes import InvalidParameterError, validate_parameter_constraints
+from .._fixes import InvalidParameterError
+from .._parameters import check_parameter
 from .._references import resolve_reference, split_reference
 from ._sources import load_data
 from ._toml import ExperimentError, Section, expect, reject_unknown
@@ -113,7 +115,7 @@ class Experiment:
         """
         for run in self.runs:
             try:
-                self.make_estimator(run)._check_model(self.X_train, self.y_train)
+                check_before_fit(self.make_estimator(run), self.X_train, self.y_train)
             except (TypeError, ValueError) as error:
                 where = "model.builder" if len(self.runs) == 1 else f"model.builder ({run.name})"
                 raise ExperimentError(where, str(error)) from None
@@ -277,7 +279,6 @@ class _ParamChecker:
         self.estimator_class = estimator_class
         self.builder = builder
         self.names = set(estimator_class(builder).get_params(deep=False))
-        self.constraints = estimator_class._parameter_constraints
 
     def check(self, params: dict, where: str) -> None:
         for name, value in params.items():
@@ -289,15 +290,10 @@ class _ParamChecker:
                 continue
             if name not in self.names:
                 raise ExperimentError(key, f"not a parameter of {self.estimator_class.__name__}")
-            if name in self.constraints:
-                try:
-                    validate_parameter_constraints(
-                        {name: self.constraints[name]},
-                        {name: value},
-                        caller_name=self.estimator_class.__name__,
-                    )
-                except InvalidParameterError as error:
-                    raise ExperimentError(key, str(error)) from None
+            try:
+                check_parameter(self.estimator_class, name, value)
+            except InvalidParameterError as error:
+                raise ExperimentError(key, str(error)) from None
 
 
 def _read_schedule(document: dict, stem: str, base: dict, checker: _ParamChecker) -> list[Run]:
@@ -356,14 +352,17 @@ def _read_output(document: dict, root: Path, data: dict, runs: list[Run]) -> dic
                 raise ExperimentError(
                     f"{where}.save_dir", "set by output.artifacts; remove one of them"
                 )
-            artifacts = folder / run.name / "artifacts"
             # Checked here as well as by fit, so that run 3 cannot fail after runs 1-2 trained.
-            if artifacts.is_dir() and any(artifacts.iterdir()) and not run.params.get("resume"):
+            try:
+                check_run_folder(
+                    folder / run.name / "artifacts", resume=bool(run.params.get("resume"))
+                )
+            except OSError as error:
                 raise ExperimentError(
                     "output.artifacts",
-                    f"{artifacts} already holds a run; set estimator.params.resume = true "
-                    "or choose another output.dir",
-                )
+                    f"{error} In the experiment file: estimator.params.resume = true, or "
+                    "another output.dir.",
+                ) from None
     return output
 
 
