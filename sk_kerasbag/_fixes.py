@@ -437,8 +437,8 @@ def jax_steps(model: keras.Model) -> tuple[Callable, Callable]:
     ``state`` and return the new state, which is what lets members be mapped
     over (``jax.vmap``) in packed training.
     """
-    parameters = list(inspect.signature(model.train_step).parameters.values())
-    if not (parameters[:1] and parameters[0].name in ("state", "args")):
+    first = next(iter(inspect.signature(model.train_step).parameters.values()), None)
+    if first is None or not (first.name == "state" or first.kind is first.VAR_POSITIONAL):
         raise RuntimeError(
             f"Keras {keras.__version__}'s JAX train_step no longer takes (state, data); "
             "strategy='packed' cannot map members over it. Use strategy='sequential'."

@@ -12,7 +12,6 @@ that read them (stacking, plotting, the experiment runner) ask
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -104,4 +103,6 @@ def warn_uncovered(covered: np.ndarray, every_row_held_out: bool, grown_by: str)
     else:  # random draws: 5 bootstrap members leave about 10% of rows in every sample
         logger.info(message)
         return
-    warnings.warn(message + reason, stacklevel=3)
+    from ._fixes import warn_at_caller  # a layer up (it imports Keras), and only when warning
+
+    warn_at_caller(message + reason)

@@ -2,8 +2,9 @@
 
 ``fit`` draws the rows (the family's splits) and a seed per member, then
 :func:`plan_members` turns them into one :class:`MemberPlan` per member,
-carving validation rows where asked. A plan is all a member's training
-depends on (see ``_members``), and what a run folder records to resume.
+carving validation rows where asked. With the training settings, a plan is
+all a member's training depends on (see ``_members``); a run folder records
+the plans to resume.
 """
 
 from __future__ import annotations

@@ -3,12 +3,10 @@
 As scikit-learn's ``BaggingClassifier``: a warm fit keeps the fitted members,
 trains only those beyond them, refuses to drop members or to keep members
 this fit would have split otherwise, and warns when there is nothing to add.
-The family names the parameter that grows it (``n_estimators``, ``n_splits``).
+The family names the parameter that grows it (``n_estimators``, ``n_repeats``).
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -29,11 +27,9 @@ def members_kept(n_fitted: int | None, n_members: int, grown_by: str, value) -> 
             "warm_start=False to start again."
         )
     if n_members == n_fitted:
-        warnings.warn(
-            f"Warm-start fitting without increasing {grown_by} trains no new member.",
-            UserWarning,
-            stacklevel=3,
-        )
+        from ._fixes import warn_at_caller  # a layer up (it imports Keras), and only when warning
+
+        warn_at_caller(f"Warm-start fitting without increasing {grown_by} trains no new member.")
     return n_fitted
 
 

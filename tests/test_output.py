@@ -215,7 +215,9 @@ def test_an_out_of_bag_score_on_a_minority_of_the_rows_warns(data):
         clf.fit(X, y)
     uncovered = np.isnan(clf.oob_decision_function_).any(axis=1)
     assert uncovered.mean() > 1 / 3  # one bootstrap sample holds about 63% of the rows
-    (message,) = [str(w.message) for w in caught if "never held out" in str(w.message)]
+    (warning,) = [w for w in caught if "never held out" in str(w.message)]
+    message = str(warning.message)
+    assert warning.filename == __file__  # it points at the user's fit, not the library
     assert message.startswith(f"{uncovered.sum()} of {len(X)} rows")
     assert f"rests on the other {(~uncovered).sum()} rows only" in message
     assert np.isfinite(clf.oob_score_)

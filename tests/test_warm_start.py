@@ -75,8 +75,9 @@ def test_a_smaller_count_is_refused_and_the_same_count_trains_nothing(rows):
     X, y = rows
     reg = KFoldKerasRegressor(dense_regressor, n_splits=2, n_repeats=2, warm_start=True, **TINY)
     members = reg.fit(X, X[:, 0]).estimators_[:]
-    with pytest.warns(UserWarning, match="without increasing n_repeats trains no new member"):
+    with pytest.warns(UserWarning, match="without increasing n_repeats trains no new member") as w:
         reg.fit(X, X[:, 0])
+    assert [warning.filename for warning in w] == [__file__]  # the user's line, not the library's
     assert all(a is b for a, b in zip(reg.estimators_, members)) and len(reg.estimators_) == 4
     with pytest.raises(ValueError, match="n_repeats=1 gives 2 members, fewer than the 4 fitted"):
         reg.set_params(n_repeats=1).fit(X, X[:, 0])
