@@ -2,10 +2,12 @@
 
 :class:`EnsembleParameters` is the part of every estimator scikit-learn's
 parameter protocol sees: ``__init__`` arguments stored unchanged
-(``_set_init_params``), the constraints ``fit`` validates them against,
-``get_params``/``set_params`` that carry the builder's ``model__<name>``
-arguments beside the declared parameters, and the pickling that keeps
-estimators pickled by older versions loading with their old behaviour.
+(``_set_init_params``), the constraints ``fit`` validates them against (no
+True or False for a number: ``_fixes.BoolsAreNotNumbers``; one value at a
+time: :func:`check_parameter`), ``get_params``/``set_params`` that carry the
+builder's ``model__<name>`` arguments beside the declared parameters, and the
+pickling that keeps estimators pickled by older versions loading with their
+old behaviour.
 """
 
 from __future__ import annotations

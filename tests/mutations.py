@@ -150,10 +150,7 @@ MUTATIONS: list[dict] = [
         original='return direction == "up"',
         replacement='return direction == "down"',
         description="a compiled metric's declared direction is read backwards",
-        tests=[
-            T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration",
-            T + "test_fixes.py::test_early_stopping_state_is_where_it_is_read_and_restored",
-        ],
+        tests=[T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration"],
     ),
     dict(
         id="cb-metric-suffix",
@@ -162,10 +159,7 @@ MUTATIONS: list[dict] = [
         original='base = base.rstrip("_0123456789")  # precision_1: a second metric of the kind',
         replacement='base = base.rstrip("0123456789")',
         description="a numbered metric (precision_1) keeps its underscore and loses its direction",
-        tests=[
-            T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration",
-            T + "test_fixes.py::test_early_stopping_state_is_where_it_is_read_and_restored",
-        ],
+        tests=[T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration"],
     ),
     dict(
         id="cb-monitor-without-validation",
@@ -682,10 +676,7 @@ SURVIVORS: list[dict] = [
         original='if base == "loss":',
         replacement='if base == "val_loss":',
         description="'loss' no longer short-circuits to lower-is-better (compares the stripped name)",
-        tests=[
-            T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration",
-            T + "test_fixes.py::test_early_stopping_state_is_where_it_is_read_and_restored",
-        ],
+        tests=[T + "test_training.py::test_metric_directions_come_from_keras_and_callback_state_leaves_out_configuration"],
     ),
     dict(
         id="persist-occupied-folder",
