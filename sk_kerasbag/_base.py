@@ -170,7 +170,7 @@ class BaseKerasEnsemble(SaveMixin, EnsembleParameters, EnsembleHooks):
         # What made the held-out predictions, to tell when test predictions differ.
         self._heldout_passes = (passes.n_passes, copy.deepcopy(self.augmentation))
         if self._wants_heldout():
-            self._store_heldout(X, y_codes, plans)
+            self._store_heldout(X, y_codes, plans, passes)
         if self.verbose >= 1:
             self.summary()
         return self
@@ -326,12 +326,14 @@ class BaseKerasEnsemble(SaveMixin, EnsembleParameters, EnsembleHooks):
 
     # -- held-out predictions (_heldout) -------------------------------------------
 
-    def _store_heldout(self, X, y_codes, plans):
-        """Average each row's predictions over the members that never saw it."""
+    def _store_heldout(self, X, y_codes, plans, passes: Passes):
+        """Average each row's predictions over the members that never saw it.
+
+        ``passes`` are those checked on ``X`` at the start of the fit.
+        """
         members = [k for k, plan in enumerate(plans) if len(plan.heldout_idx)]
         rows = [X.take(plans[k].heldout_idx, axis=0) for k in members]
-        passes = self._passes(rows[0]) if rows else None
-        outputs = outputs_of(self._fitted_members(), members, rows, passes) if rows else []
+        outputs = outputs_of(self._fitted_members(), members, rows, passes)
         heldout, covered = average_heldout(
             outputs, [plans[k].heldout_idx for k in members], len(X), self._n_output_columns()
         )
