@@ -52,7 +52,8 @@ def make_builder(
     routed : dict
         Arguments routed through ``model__<name>`` parameters.
     data_arguments : dict
-        ``input_shape``, ``n_classes`` or ``n_outputs`` learned from the data;
+        ``input_shape``, ``n_classes``, ``target_kind`` or ``n_outputs``
+        learned from the data;
         only those named in the builder's signature are passed, and a routed
         argument of the same name wins.
 
@@ -84,6 +85,15 @@ def arguments_not_taken(builder: Callable, names: Iterable[str]) -> list[str]:
     (some builtins and C callables): it is then left to the call to fail.
     """
     return _not_taken(_parameters(builder), names)
+
+
+def takes_argument(builder: Any, name: str) -> bool:
+    """Whether ``builder``'s signature names the argument ``name`` (which it is then given).
+
+    A builder taking ``**kwargs`` gets only the data arguments it names, so
+    ``**kwargs`` alone does not count.
+    """
+    return callable(builder) and name in _parameters(builder)
 
 
 def signature_text(builder: Callable) -> str:

@@ -53,8 +53,11 @@ PARAMETERS = {
     "model": """model : callable
         Function that builds and returns a compiled ``keras.Model``; called
         once per member, so every member starts from fresh weights. If its
-        signature names ``input_shape``, ``n_classes`` (classifiers) or
-        ``n_outputs`` (regressors), those are filled from the data at fit.""",
+        signature names ``input_shape``, ``n_classes`` and ``target_kind``
+        (classifiers: ``"labels"``, ``"onehot"`` or ``"multilabel"``) or
+        ``n_outputs`` (regressors), those are filled from the data at fit.
+        Classifiers declare multilabel support (scikit-learn's
+        ``multi_label`` tag) when the builder takes ``target_kind``.""",
     "bagging": """n_estimators : int, default=5
         Number of members.
     max_samples : int or float, default=1.0

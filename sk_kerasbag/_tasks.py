@@ -16,7 +16,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from ._builder import OutputSpec
+from ._builder import OutputSpec, takes_argument
 
 # What a classifier's ``y`` is: one label per row, an indicator matrix with
 # exactly one 1 per row (one-hot: its columns are the classes), or any other
@@ -90,8 +90,10 @@ class KerasClassifierMixin(ClassifierMixin):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # A multilabel y is learned by one sigmoid unit per label (the builder's to give).
-        tags.classifier_tags.multi_label = True
+        # A multilabel y needs one sigmoid unit per label, which a builder can be
+        # known to give before fit only when it is told the target's kind: a
+        # softmax builder would fail scikit-learn's multilabel checks.
+        tags.classifier_tags.multi_label = takes_argument(self.model, "target_kind")
         return tags
 
     def _outputs_probabilities(self) -> bool:
@@ -325,7 +327,7 @@ class KerasClassifierMixin(ClassifierMixin):
         return None if self._kind() == MULTILABEL else y_codes
 
     def _data_arguments(self) -> dict:
-        return {"n_classes": len(self.classes_)}
+        return {"n_classes": len(self.classes_), "target_kind": self._kind()}
 
     def _n_output_columns(self) -> int:
         return len(self.classes_)
@@ -374,7 +376,8 @@ class KerasClassifierMixin(ClassifierMixin):
         raise ValueError(
             f"y is a multilabel indicator matrix of {n_labels} labels, but {problem}. Build "
             f"the last layer with {n_labels} sigmoid units (take `n_classes` as a builder "
-            "argument) and compile with loss='binary_crossentropy'."
+            "argument) and compile with loss='binary_crossentropy'; a builder taking "
+            "`target_kind` is told when y is 'multilabel'."
         )
 
     def _encode_target(self, y_codes):

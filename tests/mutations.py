@@ -275,6 +275,26 @@ MUTATIONS: list[dict] = [
         ],
     ),
     dict(
+        id="task-multilabel-tag-always",
+        file="sk_kerasbag/_tasks.py",
+        original='tags.classifier_tags.multi_label = takes_argument(self.model, "target_kind")',
+        replacement="tags.classifier_tags.multi_label = True",
+        description="every classifier declares multilabel support, softmax builders too",
+        tests=[
+            T + "test_targets.py::"
+            "test_multilabel_support_is_declared_only_for_a_builder_taking_target_kind"
+        ],
+    ),
+    dict(
+        id="task-target-kind-not-given",
+        quick=True,
+        file="sk_kerasbag/_tasks.py",
+        original='return {"n_classes": len(self.classes_), "target_kind": self._kind()}',
+        replacement='return {"n_classes": len(self.classes_)}',
+        description="the builder is not told the target's kind",
+        tests=[T + "test_targets.py::test_the_bundled_builders_build_the_head_each_target_kind_needs"],
+    ),
+    dict(
         id="task-single-class",
         file="sk_kerasbag/_tasks.py",
         original="if kind != MULTILABEL and np.unique(y_codes).size < 2:",

@@ -27,6 +27,7 @@ from sk_kerasbag import (
     load,
     oof_predict,
 )
+from sk_kerasbag.models import basic_cnn, dense_net
 from sk_kerasbag.stacking import _majority_vote
 
 from .builders import dense_classifier, dense_regressor, three_class_rows
@@ -362,16 +363,51 @@ def test_scikit_learn_multi_output_regression_check():
     [
         check_classifiers_multilabel_representation_invariance,
         check_classifiers_multilabel_output_format_predict,
+        # (..._decision_function skips: a probability head gives no decision_function.)
         check_classifiers_multilabel_output_format_predict_proba,
     ],
 )
-def test_scikit_learns_multilabel_checks_pass_with_sigmoid_heads(check):
-    # The classifiers declare multilabel support (tags); tests/test_sklearn_checks.py's
-    # softmax builders cannot take it, so these run here, with the head it needs.
-    # They ask for the form of predictions, which one member gives as several do.
-    clf = BaggedKerasClassifier(dense_classifier, n_estimators=1, **SIGMOID, **TINY)
+def test_scikit_learns_multilabel_checks_pass_with_a_builder_told_the_target_kind(check):
+    # dense_net takes target_kind, so the classifier declares multilabel support
+    # (tests/test_sklearn_checks.py's softmax builder does not, and its checks then
+    # leave these out) and the checks' multilabel y reach sigmoid heads. They ask for
+    # the form of predictions, which one member gives as several do.
+    clf = BaggedKerasClassifier(dense_net, n_estimators=1, model__hidden=8, **TINY)
     assert clf.__sklearn_tags__().classifier_tags.multi_label
     check(type(clf).__name__, clf)
+
+
+@backend_independent  # tags and signatures: no model is built
+def test_multilabel_support_is_declared_only_for_a_builder_taking_target_kind():
+    def any_kwargs(input_shape, n_classes, **kwargs):  # given the data arguments it names only
+        return dense_classifier(input_shape, n_classes, **kwargs)
+
+    for builder, declared in [(dense_net, True), (basic_cnn, True), (dense_classifier, False),
+                              (any_kwargs, False)]:  # fmt: skip
+        for family in (BaggedKerasClassifier, KFoldKerasClassifier):
+            tags = family(builder).__sklearn_tags__()
+            assert tags.classifier_tags.multi_label is declared, (builder, family)
+    # Sigmoid heads routed to a builder that is not told the kind: it can serve a
+    # multilabel y, but nothing says so before fit.
+    assert not BaggedKerasClassifier(dense_classifier, **SIGMOID).__sklearn_tags__(
+    ).classifier_tags.multi_label  # fmt: skip
+
+
+def test_the_bundled_builders_build_the_head_each_target_kind_needs(one_hot_and_labels):
+    heads = {"labels": ("softmax", "sparse_categorical_crossentropy"),
+             "onehot": ("softmax", "sparse_categorical_crossentropy"),
+             "multilabel": ("sigmoid", "binary_crossentropy")}  # fmt: skip
+    for kind, (activation, loss) in heads.items():
+        for builder, shape in [(dense_net, (6,)), (basic_cnn, (8, 8, 1))]:
+            model = builder(shape, 3, target_kind=kind)
+            assert model.layers[-1].activation.__name__ == activation, (builder, kind)
+            assert model.loss == loss, (builder, kind)
+            assert model.output_shape == (None, 3)
+    with pytest.raises(ValueError, match="target_kind is 'matrix', not one of"):
+        dense_net((6,), 3, target_kind="matrix")
+    # A fitted classifier names the kind of the y it was fitted on to its builder.
+    for clf, kind in zip(one_hot_and_labels, ("onehot", "labels")):
+        assert clf._data_arguments() == {"n_classes": 3, "target_kind": kind}
 
 
 @backend_independent  # refused with the target, before any model is built
