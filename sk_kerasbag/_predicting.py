@@ -8,7 +8,7 @@ per pass, seeded from the member's seed (``_random.tta_seed``); each pass is
 turned into probabilities (or predictions) before the passes are averaged. A
 chunk is read once (from files, for image folders) for every member given the
 same rows, and members built alike run through one compiled forward pass
-(``_vectorised.shared_forward``).
+(``_inference.shared_forward``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ import numpy as np
 
 from ._augmentation import NoAugmentation, make_augmentation
 from ._fixes import validate_parameter_constraints
-from ._members import predict_members
+from ._inference import predict_members, shared_forward
 from ._parameters import PREDICTION_CONSTRAINTS
 from ._random import tta_seed
-from ._vectorised import shared_forward
 from .exceptions import NotFiniteError
 
 # Input values per prediction batch, at most (see chunk_rows).
@@ -59,7 +58,7 @@ def chunk_rows(input_shape: tuple, batch_size: int | None) -> int:
     0.33 s (TensorFlow) and 0.31 s (JAX) in batches of 256, 0.22 s and
     0.28 s in batches of 1,024. Up to ``_PREDICTION_BATCH_VALUES``
     input values and 1,024 rows per batch (1,024 rows of 8x8 images, 256
-    of 32x32x3), a power of two (see ``_members.padded_rows``).
+    of 32x32x3), a power of two (see ``_inference.padded_rows``).
     """
     row_values = max(int(np.prod(input_shape)), 1)
     rows = 1 << max((_PREDICTION_BATCH_VALUES // row_values).bit_length() - 1, 0)

@@ -32,12 +32,11 @@ metrics, such as the history's training accuracy, count the filling rows:
 fewer than one batch per epoch. Validation scores are exact.)
 
 Prediction shares one compiled forward pass among the members the same way
-(:func:`shared_forward`).
+(``_inference.shared_forward``, which uses :func:`stack` and :func:`interleaves`).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 import time
@@ -83,7 +82,7 @@ def model_obstacle(members: list[keras.Model]) -> str | None:
     """Why these built members cannot share one traced train step (None if they can)."""
     if members[0].run_eagerly:
         return "the model is compiled with run_eagerly=True"
-    if not _alike(members):
+    if not built_alike(members):
         return "the builder gives members of different architectures"
     configs = [_optimizer_config(member.optimizer) for member in members]
     if any(config != configs[0] for config in configs):
@@ -91,7 +90,7 @@ def model_obstacle(members: list[keras.Model]) -> str | None:
     return None
 
 
-def _alike(models: list[keras.Model]) -> bool:
+def built_alike(models: list[keras.Model]) -> bool:
     """Whether the models are built alike (one builder's): one can run the others' weights."""
 
     def signature(model):
@@ -384,166 +383,6 @@ def train_vectorised(
         if stopped:
             break
     packed_epochs.finish()
-
-
-def shared_forward(models: list[keras.Model]) -> Callable[..., list[np.ndarray]] | None:
-    """One compiled forward pass (inference mode) that runs every model, or None.
-
-    The returned function maps a batch ``x`` shared by all models (or, with
-    ``per_model=True``, one batch per model stacked on a leading axis) to
-    the models' outputs. The pass is traced and compiled once for models
-    built alike, whatever their number: mapped over their stacked weights
-    (``jax.vmap``), or, under TensorFlow and where mapping is the slower
-    (:func:`interleaves`), run for each model's weights in turn. Under
-    TensorFlow a shared batch goes through one graph of all the models
-    instead (:class:`_EveryForward`, traced once per ensemble), for one call
-    where there would be one per model. The weights are read when the
-    function is made, so make it anew after they change. None when the
-    models cannot share one pass (another backend, different architectures).
-    """
-    backend = keras.backend.backend()
-    if backend not in ("jax", "tensorflow") or len(models) < 2:
-        return None
-    functions = _forward_functions(models[0])
-    if not functions.runs(models):
-        return None
-    groups = lambda m: (m.trainable_variables, m.non_trainable_variables)  # noqa: E731
-    if backend == "tensorflow" or interleaves(models[0]):
-        weights = []  # read on first use: a shared batch under TensorFlow needs none
-
-        def run(x, per_model: bool = False) -> list[np.ndarray]:
-            if backend == "tensorflow" and not per_model:
-                return list(np.asarray(functions.every(models, x)(x)))
-            if not weights:
-                # Each model's own variables go in, so the weights are never copied.
-                weights.extend([[v.value for v in group] for group in groups(m)] for m in models)
-            single = functions.single(weights[0], x[0] if per_model else x)
-            parts = x if per_model else [x] * len(models)
-            outputs = [single(*w, part) for w, part in zip(weights, parts)]
-            return [np.asarray(output) for output in outputs]  # all dispatched, then read
-
-        return run
-    stacked = stack(models, groups)
-
-    def run(x, per_model: bool = False) -> list[np.ndarray]:
-        return list(np.asarray(functions.mapped[1 if per_model else 0](*stacked, x)))
-
-    return run
-
-
-class _ForwardFunctions:
-    """The compiled forward passes of models built like ``reference``, kept on it.
-
-    ``mapped`` (JAX): over stacked weights, for a shared batch and for a
-    batch per model; ``single``: one model's weights, passed in; ``every``
-    (TensorFlow): given models on one shared batch, in one graph. Each is
-    compiled on first use, and kept on ``reference`` for later predictions.
-    Under TensorFlow each is traced once for batches of any number of rows
-    (``_members.padded_rows`` gives several): TensorFlow picks its kernels
-    per shape when it runs the graph.
-    """
-
-    def __init__(self, reference: keras.Model):
-        self.forward = _StatelessForward(reference)
-        self._single = None
-        self._every: dict = {}
-        self._alike: dict = {}
-        if keras.backend.backend() == "jax":
-            import jax
-
-            self.mapped = tuple(
-                jax.jit(jax.vmap(self.forward, in_axes=(0, 0, axis))) for axis in (None, 0)
-            )
-            self._single = jax.jit(self.forward)
-
-    def runs(self, models: list[keras.Model]) -> bool:
-        """Whether these models can run through these functions (built alike; remembered)."""
-        key = _identities(models)
-        if key not in self._alike:  # kept with the models: no id is reused
-            self._alike[key] = models, _alike(models)
-        return self._alike[key][1]
-
-    def single(self, weights: list, x: np.ndarray) -> Callable:
-        """The forward pass of one model of ``weights``' form on batches like ``x``."""
-        if self._single is None:
-            import tensorflow as tf
-
-            specs = tf.nest.map_structure(lambda v: tf.TensorSpec(v.shape, v.dtype), weights)
-            self._single = tf.function(self.forward, input_signature=[*specs, _rows_spec(x)])
-        return self._single
-
-    def every(self, models: list[keras.Model], x: np.ndarray) -> Callable:
-        """The TensorFlow function running all ``models`` on batches like ``x``."""
-        key = _identities(models)  # the function holds the models: no id is reused
-        if key not in self._every:
-            import tensorflow as tf
-
-            forward = _EveryForward(models)
-            self._every[key] = tf.function(forward, input_signature=[_rows_spec(x)])
-        return self._every[key]
-
-
-def _identities(models: list[keras.Model]) -> tuple[int, ...]:
-    """A key for this very set of models (valid while whatever holds the key holds them)."""
-    return tuple(map(id, models))
-
-
-def _rows_spec(x: np.ndarray):
-    """A TensorFlow input signature for batches like ``x`` of any number of rows."""
-    import tensorflow as tf
-
-    return tf.TensorSpec((None, *x.shape[1:]), x.dtype)
-
-
-def _forward_functions(reference: keras.Model) -> _ForwardFunctions:
-    functions = getattr(reference, "_sk_kerasbag_shared_forward", None)
-    if functions is None:
-        functions = reference._sk_kerasbag_shared_forward = _ForwardFunctions(reference)
-    return functions
-
-
-class _EveryForward:
-    """Models' forward passes on one shared batch, as one TensorFlow graph.
-
-    One call for all the models: a TensorFlow function call with a model's
-    weights passed in costs about 0.9 ms, whatever the batch (5 digits CNNs
-    on one row: 4.5 ms called model by model, 1.4 ms as one graph that reads
-    their variables itself), and TensorFlow runs the models' independent ops
-    side by side on the cores (10,000 rows in batches of 1,024: 0.22 s
-    against 0.33 s). Traced once per ensemble, on its first prediction. A
-    callable object, not a closure: see :class:`_StatelessForward`.
-    """
-
-    def __init__(self, models: list[keras.Model]):
-        self.models = models
-
-    def __call__(self, x):
-        import tensorflow as tf
-
-        return tf.stack([model(x, training=False) for model in self.models])
-
-
-class _StatelessForward:
-    """``reference``'s forward pass in inference mode, as a pure function of its weights.
-
-    A callable object, not a closure: TensorFlow counts traces per code object,
-    and would take one closure traced once per ensemble for one function
-    retraced, and warn.
-    """
-
-    def __init__(self, reference: keras.Model):
-        self.reference = reference
-        # stateless_call hands its keywords to call(), which may take no `training`
-        # (Keras's __call__, which predict uses, checks the signature first).
-        parameters = inspect.signature(reference.call).parameters
-        takes_training = "training" in parameters or any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-        )
-        self.keywords = {"training": False} if takes_training else {}
-
-    def __call__(self, trainable, non_trainable, x):
-        outputs, _ = self.reference.stateless_call(trainable, non_trainable, x, **self.keywords)
-        return outputs
 
 
 def _message(error: Exception) -> str:

@@ -382,7 +382,7 @@ MUTATIONS: list[dict] = [
         description="regressor output shaped for the wrong y dimensionality",
         tests=[T + "test_estimators.py::test_regressor_target_shapes[kfold_regressor]"],
     ),
-    # -- sk_kerasbag/_plans.py, sk_kerasbag/_members.py -------------------------------
+    # -- sk_kerasbag/_plans.py, sk_kerasbag/_members.py, sk_kerasbag/_inference.py -------
     dict(
         id="member-weights-not-indexed",
         quick=True,
@@ -418,9 +418,20 @@ MUTATIONS: list[dict] = [
         tests=[T + "test_estimators.py::test_same_seed_same_predictions_and_a_verbose_fit_logs_each_member_leaving_global_seed_alone"],
     ),
     dict(
+        id="inference-cache-holds-models",
+        file="sk_kerasbag/_inference.py",
+        original="    return tuple(weakref.ref(model) for model in models)",
+        replacement="    return tuple((lambda m=model: m) for model in models)",
+        description="the cache of compiled forward passes keeps every ensemble's members alive",
+        tests=[
+            T + "test_output.py::"
+            "test_many_members_train_and_predict_without_retracing_rows_batched_in_any_way"
+        ],
+    ),
+    dict(
         id="member-padding-not-cut",
         quick=True,
-        file="sk_kerasbag/_members.py",
+        file="sk_kerasbag/_inference.py",
         original="outputs.append(np.asarray(forward(padded))[: len(batch)])",
         replacement="outputs.append(np.asarray(forward(padded)))",
         description="padding rows of the last batch are returned as predictions",

@@ -39,8 +39,8 @@ LAYERS = [
     # Training, predicting and keeping members: one member, vectorised and packed
     # members, the strategy between them, the prediction path, saving and loading,
     # the run folder.
-    {"_members", "_vectorised", "_packing", "_strategy", "_predicting", "persistence",
-     "_artifacts"},
+    {"_members", "_vectorised", "_inference", "_packing", "_strategy", "_predicting",
+     "persistence", "_artifacts"},
     # The engine every estimator shares.
     {"_base"},
     # The estimators and what is built on them.

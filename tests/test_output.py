@@ -1,10 +1,12 @@
 """Quiet by default: no backend start-up lines or retracing warnings; warnings only for problems."""
 
+import gc
 import logging
 import os
 import subprocess
 import sys
 import warnings
+import weakref
 
 import keras
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 from sklearn.model_selection import ShuffleSplit
 
 import sk_kerasbag
-from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier
+from sk_kerasbag import BaggedKerasClassifier, KFoldKerasClassifier, _inference
 from sk_kerasbag._backend import START_UP_LINE, _start_up_lines_left_out
 
 from .builders import dense_classifier
@@ -154,7 +156,7 @@ def test_many_members_train_and_predict_without_retracing_rows_batched_in_any_wa
     assert "retracing" not in capfd.readouterr().err + caplog.text
     if keras.backend.backend() == "tensorflow":
         # One graph of every member, traced once for every row count.
-        (every,) = clf.estimators_[0]._sk_kerasbag_shared_forward._every.values()
+        ((_, every),) = _inference._CACHE[clf.estimators_[0]].shared._every.values()
         assert every.experimental_get_tracing_count() == 1
 
     whole = clf.predict_proba(X)
@@ -165,12 +167,20 @@ def test_many_members_train_and_predict_without_retracing_rows_batched_in_any_wa
     # ... and in batches of other shapes only as far as float32 rounds.
     one_by_one = np.concatenate([clf.predict_proba(X[i : i + 1]) for i in range(len(X))])
     np.testing.assert_allclose(one_by_one, whole, rtol=1e-5, atol=1e-7)
-    # The members ran through the forward pass they share.
-    assert hasattr(clf.estimators_[0], "_sk_kerasbag_shared_forward")
+    # The members ran through the forward pass they share, kept by the library's
+    # cache: nothing was written on the user's models...
+    assert _inference._CACHE[clf.estimators_[0]].shared is not None
+    for model in clf.estimators_:
+        assert not [name for name in vars(model) if "sk_kerasbag" in name]
+    # ... and the cache lets them go with the ensemble: it holds them weakly.
+    members = [weakref.ref(model) for model in clf.estimators_]
+    del clf, model
+    gc.collect()
+    assert [member() for member in members] == [None] * len(members)
 
 
 def test_a_call_of_few_rows_runs_a_batch_of_few_rows(data):
-    from sk_kerasbag._members import predict_members
+    from sk_kerasbag._inference import predict_members
 
     X, _ = data
     shapes = []

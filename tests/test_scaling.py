@@ -280,7 +280,7 @@ def test_auto_strategy_packs_only_members_that_train_vectorised(data, watched):
 
 
 def test_members_predict_at_once_as_each_would_alone(data, packed_and_sequential):
-    from sk_kerasbag._members import predict_rows
+    from sk_kerasbag._inference import predict_rows
 
     X, _ = data
     _, clf = packed_and_sequential

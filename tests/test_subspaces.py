@@ -16,7 +16,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from sk_kerasbag import BaggedKerasClassifier, BaggedKerasRegressor, load
-from sk_kerasbag._members import predict_rows
+from sk_kerasbag._inference import predict_rows
 
 from .builders import dense_classifier, dense_regressor, small_cnn, three_class_rows
 from .marks import backend_independent
