@@ -56,7 +56,8 @@ from ._keras import keras
 from ._members import TrainedMember
 from ._plans import MemberPlan
 from .folders import ImageFiles
-from .persistence import RUN_CONTROL, describe, describe_params
+from ._descriptions import describe, describe_params
+from .persistence import RUN_CONTROL
 from .reporting import AGGREGATES, aggregate, format_table
 
 RUN_FILE = "run.json"

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from ._batches import SequenceBatches, chunks, fit_inputs, in_memory
+from ._image_geometry import affine_maps, affine_warp, between
 from ._keras import keras
 from ._random import kept_global_state
 
@@ -272,54 +273,25 @@ class ImageAugmentation:
         s = self.settings
         draws = dict(zip(_DRAWS, draws.T))
         if self.moves_pixels:
-            maps, shifts = self._affine_maps(draws, X.shape[1:3])
+            maps, shifts = affine_maps(s, draws, X.shape[1:3])
             warped = np.empty_like(X)
             rows_per_chunk = max(1, _WARP_PIXELS // (X.shape[1] * X.shape[2]))
             for rows in chunks(len(X), rows_per_chunk):
-                warped[rows] = _affine_warp(
+                warped[rows] = affine_warp(
                     X[rows], maps[rows], shifts[rows], s["fill_mode"], s["cval"]
                 )
             X = warped
         if s["channel_shift_range"]:
             limit = s["channel_shift_range"]
-            shift = _between(draws["channel_shift"], -limit, limit)
+            shift = between(draws["channel_shift"], -limit, limit)
             # Clipped to the image's own range, as ImageDataGenerator does.
             low = X.min(axis=(1, 2, 3), keepdims=True)
             high = X.max(axis=(1, 2, 3), keepdims=True)
             X = np.clip(X + shift[:, None, None, None].astype(np.float32), low, high)
         if s["brightness_range"] is not None:
-            factor = _between(draws["brightness"], *s["brightness_range"])
+            factor = between(draws["brightness"], *s["brightness_range"])
             X = X * factor[:, None, None, None].astype(np.float32)
         return X
-
-    def _affine_maps(self, draws, image_shape):
-        """Per image, the 2x2 map and shift from output to input (row, col) coordinates."""
-        s = self.settings
-        height, width = image_shape
-        theta = np.deg2rad(_between(draws["theta"], -s["rotation_range"], s["rotation_range"]))
-        shear = np.deg2rad(_between(draws["shear"], -s["shear_range"], s["shear_range"]))
-        row_zoom = _between(draws["row_zoom"], *s["zoom_range"])
-        col_zoom = _between(draws["col_zoom"], *s["zoom_range"])
-        row_sign = np.where(s["vertical_flip"] & (draws["vflip"] < 0.5), -1.0, 1.0)
-        col_sign = np.where(s["horizontal_flip"] & (draws["hflip"] < 0.5), -1.0, 1.0)
-        cos, sin = np.cos(theta), np.sin(theta)
-        rotation = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)
-        # A horizontal shear (columns slide with the row), ImageDataGenerator's.
-        shearing = np.zeros_like(rotation)
-        shearing[:, 0, 0], shearing[:, 1, 0], shearing[:, 1, 1] = np.cos(shear), -np.sin(shear), 1.0
-        scaling = np.zeros_like(rotation)
-        scaling[:, 0, 0], scaling[:, 1, 1] = row_zoom * row_sign, col_zoom * col_sign
-        maps = rotation @ shearing @ scaling
-        row_range = _pixels(s["height_shift_range"], height)
-        col_range = _pixels(s["width_shift_range"], width)
-        shifts = np.stack(
-            [
-                _between(draws["row_shift"], -row_range, row_range),
-                _between(draws["col_shift"], -col_range, col_range),
-            ],
-            axis=-1,
-        )
-        return maps, shifts
 
 
 class GeneratorAugmentation:
@@ -515,60 +487,3 @@ def _range_pair(name, value, around):
         + (" or a number z for (1 - z, 1 + z)" if around is not None else "")
         + f"; got {value!r}."
     )
-
-
-# -- vectorised geometry ---------------------------------------------------------
-
-
-def _between(u: np.ndarray, low: float, high: float) -> np.ndarray:
-    return low + u * (high - low)
-
-
-def _pixels(shift_range: float, size: int) -> float:
-    """A shift range as pixels: below 1 it is a fraction of the size, as in ImageDataGenerator."""
-    return shift_range * size if shift_range < 1 else float(shift_range)
-
-
-def _affine_warp(X, maps, shifts, fill_mode: str, cval: float) -> np.ndarray:
-    """Resample each image through its map, bilinearly, about the image centre.
-
-    Output pixel ``p`` of image ``n`` reads input position
-    ``maps[n] @ (p - centre) + centre + shifts[n]``.
-    """
-    n, height, width, channels = X.shape
-    centre = np.array([(height - 1) / 2.0, (width - 1) / 2.0])
-    grid = np.stack(np.meshgrid(np.arange(height), np.arange(width), indexing="ij"), -1)
-    grid = grid.reshape(-1, 2) - centre
-    source = np.einsum("nij,pj->npi", maps, grid) + centre + shifts[:, None, :]
-    rows, cols = source[..., 0], source[..., 1]
-    row0, col0 = np.floor(rows), np.floor(cols)
-    row_frac = (rows - row0)[..., None].astype(np.float32)
-    col_frac = (cols - col0)[..., None].astype(np.float32)
-    row0, col0 = row0.astype(np.int64), col0.astype(np.int64)
-    images = np.arange(n)[:, None]
-
-    def corner(r, c):
-        r_in, r_ok = _fill_index(r, height, fill_mode)
-        c_in, c_ok = _fill_index(c, width, fill_mode)
-        values = X[images, r_in, c_in]
-        if fill_mode == "constant":
-            values = np.where((r_ok & c_ok)[..., None], values, np.float32(cval))
-        return values
-
-    top = corner(row0, col0) * (1 - col_frac) + corner(row0, col0 + 1) * col_frac
-    bottom = corner(row0 + 1, col0) * (1 - col_frac) + corner(row0 + 1, col0 + 1) * col_frac
-    out = top * (1 - row_frac) + bottom * row_frac
-    return out.reshape(n, height, width, channels).astype(np.float32, copy=False)
-
-
-def _fill_index(index: np.ndarray, size: int, fill_mode: str):
-    """Map indices outside ``[0, size)`` back inside, per fill mode; also say which were inside."""
-    inside = (index >= 0) & (index < size)
-    if fill_mode == "reflect":  # d c b a | a b c d | d c b a
-        index = np.mod(index, 2 * size)
-        index = np.where(index >= size, 2 * size - 1 - index, index)
-    elif fill_mode == "wrap":
-        index = np.mod(index, size)
-    else:
-        index = np.clip(index, 0, size - 1)
-    return index, inside

@@ -43,7 +43,7 @@ def _functions(model: keras.Model) -> _Functions:
 
 
 def padded_rows(n_rows: int, batch_size: int) -> int:
-    """The rows of the batch that runs ``n_rows`` rows: the next power of two, at most ``batch_size``.
+    """The rows of the batch that runs ``n_rows`` rows: the next power of two, up to ``batch_size``.
 
     A compiled forward pass is made for one batch shape: each new shape costs
     a trace (TensorFlow) or a compilation (JAX). Padding every batch to

@@ -454,7 +454,7 @@ MUTATIONS: list[dict] = [
     dict(
         id="stack-partition-check-inverted",
         quick=True,
-        file="sk_kerasbag/stacking.py",
+        file="sk_kerasbag/_out_of_fold.py",
         original="if not check_is_permutation(test_indices, num_samples(X)):",
         replacement="if check_is_permutation(test_indices, num_samples(X)):",
         description="oof_predict refuses every cv that partitions the rows",
@@ -463,7 +463,7 @@ MUTATIONS: list[dict] = [
     dict(
         id="stack-oof-order",
         quick=True,
-        file="sk_kerasbag/stacking.py",
+        file="sk_kerasbag/_out_of_fold.py",
         original="order[test_indices] = np.arange(len(test_indices))",
         replacement="order[:] = test_indices",
         description="out-of-fold rows put back with the inverse permutation",
@@ -472,7 +472,7 @@ MUTATIONS: list[dict] = [
     dict(
         id="stack-vote-axis",
         quick=True,
-        file="sk_kerasbag/stacking.py",
+        file="sk_kerasbag/_out_of_fold.py",
         original="counts = (codes[..., None] == np.arange(len(classes))).sum(axis=0)",
         replacement="counts = (codes[..., None] == np.arange(len(classes))).sum(axis=1)",
         description="majority vote counts across rows instead of across folds",
@@ -481,15 +481,15 @@ MUTATIONS: list[dict] = [
     dict(
         id="stack-one-hot-vote-axis",
         quick=True,
-        file="sk_kerasbag/stacking.py",
-        original="codes = _majority_vote(list(np.argmax(labels, axis=-1)))",
-        replacement="codes = _majority_vote(list(np.argmax(labels, axis=1)))",
+        file="sk_kerasbag/_out_of_fold.py",
+        original="codes = majority_vote(list(np.argmax(labels, axis=-1)))",
+        replacement="codes = majority_vote(list(np.argmax(labels, axis=1)))",
         description="one-hot fold predictions decoded along the row axis",
         tests=[T + "test_targets.py::test_one_hot_rows_are_voted_on_as_classes"],
     ),
     dict(
         id="stack-mean-axis",
-        file="sk_kerasbag/stacking.py",
+        file="sk_kerasbag/_out_of_fold.py",
         original="return np.mean(np.stack(fold_preds), axis=0)",
         replacement="return np.mean(np.stack(fold_preds), axis=1)",
         description="test predictions averaged over rows instead of folds",
@@ -497,7 +497,7 @@ MUTATIONS: list[dict] = [
     ),
     dict(
         id="stack-prefit-row-count",
-        file="sk_kerasbag/stacking.py",
+        file="sk_kerasbag/_out_of_fold.py",
         original="if num_samples(X) != n_rows:",
         replacement="if num_samples(X) > n_rows:",
         description='cv="prefit" accepts fewer rows than the estimator was fitted on',
@@ -505,7 +505,7 @@ MUTATIONS: list[dict] = [
     ),
     dict(
         id="stack-prefit-no-copy",
-        file="sk_kerasbag/stacking.py",
+        file="sk_kerasbag/_out_of_fold.py",
         original="return np.array(output, copy=True)",
         replacement="return output",
         description='cv="prefit" returns the estimator\'s own oof array, not a copy',
@@ -522,7 +522,7 @@ MUTATIONS: list[dict] = [
     # -- sk_kerasbag/persistence.py ---------------------------------------------------
     dict(
         id="persist-array-key",
-        file="sk_kerasbag/persistence.py",
+        file="sk_kerasbag/_descriptions.py",
         original='key = f"a{len(arrays)}"',
         replacement='key = f"a{len(value)}"',
         description="saved arrays keyed by their length: arrays of one length overwrite each other",
@@ -531,7 +531,7 @@ MUTATIONS: list[dict] = [
     dict(
         id="persist-tuple-as-list",
         quick=True,
-        file="sk_kerasbag/persistence.py",
+        file="sk_kerasbag/_descriptions.py",
         original='return tuple(restore(v, arrays, resolve) for v in description["__tuple__"])',
         replacement='return [restore(v, arrays, resolve) for v in description["__tuple__"]]',
         description="saved tuples come back as lists",
@@ -771,7 +771,7 @@ SURVIVORS: list[dict] = [
     ),
     dict(
         id="stack-prefit-unequal-folds",
-        file="sk_kerasbag/stacking.py",
+        file="sk_kerasbag/_out_of_fold.py",
         original=(
             "if times_held_out.min() == 0 or times_held_out.min() != times_held_out.max():"
         ),

@@ -30,12 +30,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sk_kerasbag"
 LAYERS = [
     # Foundations: the backend, versions, shared names, plain-Python helpers.
     {"_backend", "_keras", "_version", "_docs", "_processes", "_random", "_references",
-     "_splitting", "_heldout", "_warm_start", "_plans", "exceptions", "datasets", "folders",
-     "plotting", "reporting"},
+     "_splitting", "_heldout", "_warm_start", "_plans", "_image_geometry", "exceptions",
+     "datasets", "folders", "plotting", "reporting"},
     # Keras and scikit-learn facing helpers: private APIs, files, builders, batches,
-    # callbacks, augmentation, pickling, targets, parameters, load-time checks.
+    # callbacks, augmentation, pickling, targets, parameters, load-time checks, values
+    # described as JSON.
     {"_fixes", "_files", "_builder", "_batches", "_callbacks", "_augmentation", "_pickling",
-     "_tasks", "_hooks", "_parameters", "_integrity"},
+     "_tasks", "_hooks", "_parameters", "_integrity", "_descriptions"},
     # Training, predicting and keeping members: one member, vectorised and packed
     # members, the strategy between them, the prediction path, saving and loading,
     # the run folder.
@@ -44,7 +45,7 @@ LAYERS = [
     # The engine every estimator shares.
     {"_base"},
     # The estimators and what is built on them.
-    {"bagging", "kfold", "directory", "stacking", "models"},
+    {"bagging", "kfold", "directory", "_out_of_fold", "stacking", "models"},
     # Applications: experiment files, the command line, the package's namespace.
     {"experiment", "experiment._toml", "experiment._sources", "experiment._schema",
      "experiment._runner", "cli", ""},

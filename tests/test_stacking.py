@@ -34,7 +34,7 @@ from sk_kerasbag import (
     load_digits_images,
     oof_predict,
 )
-from sk_kerasbag.stacking import _majority_vote
+from sk_kerasbag._out_of_fold import majority_vote
 
 from .builders import dense_classifier, dense_regressor, pid_logging_classifier
 from .marks import backend_independent, worker_processes
@@ -130,10 +130,10 @@ def test_regressor_predictions():
 @backend_independent
 def test_classifier_labels_are_voted():
     assert_array_equal(
-        _majority_vote([np.array([1, 2, 0]), np.array([1, 0, 2]), np.array([3, 0, 2])]), [1, 0, 2]
+        majority_vote([np.array([1, 2, 0]), np.array([1, 0, 2]), np.array([3, 0, 2])]), [1, 0, 2]
     )
     # A tie goes to the smallest label.
-    assert_array_equal(_majority_vote([np.array(["b", "a"]), np.array(["a", "b"])]), ["a", "a"])
+    assert_array_equal(majority_vote([np.array(["b", "a"]), np.array(["a", "b"])]), ["a", "a"])
 
 
 def test_keras_ensemble_equals_cross_val_predict(iris):
@@ -155,7 +155,7 @@ def test_prefit_kfold_ensemble_reuses_its_folds(iris, kfold):
     labels, voted = oof_predict(kfold, X, y, X_test, cv="prefit", method="predict")
     assert_array_equal(labels, kfold.classes_[kfold.oof_proba_.argmax(axis=1)])
     member_labels = [kfold.classes_[p.argmax(axis=1)] for p in kfold.member_predictions(X_test)]
-    assert_array_equal(voted, _majority_vote(member_labels))
+    assert_array_equal(voted, majority_vote(member_labels))
 
 
 def test_prefit_warns_when_test_predictions_use_other_tta():

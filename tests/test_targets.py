@@ -28,7 +28,7 @@ from sk_kerasbag import (
     oof_predict,
 )
 from sk_kerasbag.models import basic_cnn, dense_net
-from sk_kerasbag.stacking import _majority_vote
+from sk_kerasbag._out_of_fold import majority_vote
 
 from .builders import dense_classifier, dense_regressor, three_class_rows
 from .marks import backend_independent
@@ -129,7 +129,7 @@ def test_one_hot_y_with_a_categorical_loss_and_its_validation_data(rows):
 def test_one_hot_rows_are_voted_on_as_classes():
     # Three folds naming three classes: column by column that is a row of zeros.
     folds = [np.eye(3, dtype=np.float32)[[k, 1]] for k in (2, 0, 1)]
-    voted = _majority_vote(folds, one_hot=True)
+    voted = majority_vote(folds, one_hot=True)
     np.testing.assert_array_equal(voted, [[1, 0, 0], [0, 1, 0]])
     assert voted.dtype == np.float32
 
