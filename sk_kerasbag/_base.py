@@ -13,8 +13,11 @@ of its own, which the engine calls with its parameters::
 What differs between estimators (the family, the task, the kind of rows)
 comes through the hooks of :class:`~sk_kerasbag._hooks.EnsembleHooks`; the
 parameters, ``model__<name>`` arguments and old pickles through
-:class:`~sk_kerasbag._parameters.EnsembleParameters`; ``save`` through
-:class:`~sk_kerasbag.persistence.SaveMixin`.
+:class:`~sk_kerasbag._parameters.EnsembleParameters`; ``member_predictions``
+and the mean output behind ``predict`` through
+:class:`~sk_kerasbag._predicting.EnsemblePredictions`; ``save`` through
+:class:`~sk_kerasbag.persistence.SaveMixin` (``load``'s checks are
+``_integrity.check_fitted_state``'s).
 """
 
 from __future__ import annotations
@@ -31,25 +34,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._artifacts import RunFolder, data_digest
-from ._augmentation import Preprocessing, make_augmentation
+from ._augmentation import make_augmentation
 from ._builder import OutputSpec, check_input_shape, make_builder, output_of, routed_params
 from ._callbacks import Monitoring, check_callbacks
 from ._fixes import check_sample_weight, validate_params
 from ._hooks import EnsembleHooks
 from ._heldout import average_heldout, warn_uncovered
-from ._integrity import ABSENT, check_fitted_attributes, check_member_shapes
 from ._keras import keras
 from ._members import TrainedMember, Training, build_member, seeded
 from ._parameters import EnsembleParameters
 from ._pickling import check_portable
-from ._predicting import (
-    FittedMembers,
-    Passes,
-    chunk_rows,
-    mean_output,
-    outputs_of,
-    prediction_passes,
-)
+from ._predicting import EnsemblePredictions, Passes, outputs_of
 from ._plans import fitted_plans, plan_members
 from ._random import member_seeds
 from ._strategy import choose_strategy, train_members
@@ -58,7 +53,7 @@ from .persistence import SaveMixin
 from .reporting import format_table, member_statistics, statistics_table
 
 
-class BaseKerasEnsemble(SaveMixin, EnsembleParameters, EnsembleHooks):
+class BaseKerasEnsemble(SaveMixin, EnsemblePredictions, EnsembleParameters, EnsembleHooks):
     """Base class of the bagged and K-fold Keras ensembles.
 
     Not meant to be used directly; see the public estimators.
@@ -287,19 +282,6 @@ class BaseKerasEnsemble(SaveMixin, EnsembleParameters, EnsembleHooks):
         self.input_shape_ = X.shape[1:]
         return X, y
 
-    def _validate_rows(self, X):
-        """Check rows given after the training data (validation or prediction rows)."""
-        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
-        self._check_input_shape(X)
-        return X
-
-    def _check_input_shape(self, X):
-        if X.shape[1:] != self.input_shape_:
-            raise ValueError(
-                f"X has rows of shape {X.shape[1:]}, but {type(self).__name__} was "
-                f"fitted on rows of shape {self.input_shape_}."
-            )
-
     def _validated_sample_weight(self, sample_weight, X):
         if sample_weight is None:
             return None
@@ -344,42 +326,6 @@ class BaseKerasEnsemble(SaveMixin, EnsembleParameters, EnsembleHooks):
             score = self._score_output(y_codes[covered], heldout[covered])
         setattr(self, self._heldout_score_attribute, score)
 
-    # -- load-time integrity (_integrity) ------------------------------------------
-
-    def _check_fitted_state(self) -> None:
-        """Raise ValueError when the fitted attributes do not agree with each other.
-
-        ``load`` calls it, so that a malformed ``estimator.json`` fails at load
-        with one error that says what is wrong (see ``_integrity``).
-        """
-        n = len(self.estimators_)
-        shape = getattr(self, "input_shape_", None)
-        check_fitted_attributes(
-            n_members=n,
-            per_member={
-                name: (getattr(self, name, None), kind)
-                for name, kind in (
-                    ("histories_", dict),
-                    ("preprocessing_", Preprocessing),
-                    ("_seeds", int),
-                )
-            },
-            input_shape=shape,
-            n_features_in=getattr(self, "n_features_in_", ABSENT),
-            statistics=getattr(self, "fit_statistics_", None),
-            heldout_passes=getattr(self, "_heldout_passes", None),
-            output_spec=getattr(self, "_output_spec", None),
-        )
-        self._check_target_state()
-        self._check_output(self._output_spec)
-        check_member_shapes(
-            self.estimators_,
-            self.preprocessing_,
-            [self._member_columns(k) for k in range(n)],
-            shape,
-            self._output_spec.width,
-        )
-
     # -- reporting -------------------------------------------------------------
 
     def summary(self, verbose: int | None = None) -> str:
@@ -403,51 +349,6 @@ class BaseKerasEnsemble(SaveMixin, EnsembleParameters, EnsembleHooks):
         if (self.verbose if verbose is None else verbose) >= 1:
             print(table)
         return table
-
-    # -- predict (_predicting) -----------------------------------------------------
-
-    def member_predictions(self, X) -> np.ndarray:
-        """Each member's output for ``X`` (averaged over TTA passes when ``tta > 0``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Input rows, shaped like the training data.
-
-        Returns
-        -------
-        ndarray of shape (n_members, n_samples, n_columns)
-            Class probabilities (classifiers, in ``classes_`` order) or
-            predictions (regressors, one column per target).
-        """
-        X = self._validate_predict_input(X)
-        members = list(range(len(self.estimators_)))
-        rows = [X] * len(members)
-        return np.stack(outputs_of(self._fitted_members(), members, rows, self._passes(X)))
-
-    def _mean_member_output(self, X) -> np.ndarray:
-        """Soft vote: the mean of the members' outputs."""
-        X = self._validate_predict_input(X)
-        return mean_output(self._fitted_members(), X, self._passes(X))
-
-    def _validate_predict_input(self, X):
-        check_is_fitted(self)
-        return self._validate_rows(X)
-
-    def _passes(self, X) -> Passes:
-        """The test-time passes ``augmentation`` and ``tta`` ask for on rows like ``X``."""
-        return prediction_passes(self.augmentation, self.tta, X, type(self).__name__)
-
-    def _fitted_members(self) -> FittedMembers:
-        """The fitted members, as :mod:`._predicting` runs them."""
-        return FittedMembers(
-            models=self.estimators_,
-            preprocessing=self.preprocessing_,
-            columns=[self._member_columns(k) for k in range(len(self.estimators_))],
-            seeds=self._seeds,
-            transform=self._transform_output,
-            chunk_rows=chunk_rows(self.input_shape_, self.batch_size),
-        )
 
 
 def check_before_fit(estimator: BaseKerasEnsemble, X, y=None) -> None:

@@ -12,7 +12,8 @@ every estimator; what differs is supplied by three mixins, and
   the target's validation and encoding, what the model's output must look
   like, and how outputs become predictions and scores;
 * the **rows** (arrays by default; image files in ``directory``): the engine's
-  ``_validate_training_data`` and ``_validate_rows``, overridden there. Rows
+  ``_validate_training_data`` and ``_validate_rows`` (of
+  :class:`~sk_kerasbag._predicting.EnsemblePredictions`), overridden there. Rows
   are used through ``len(X)``, ``X.shape``, ``X.take(indices, axis=0)`` and
   ``X[rows]`` only, which :class:`~sk_kerasbag.folders.ImageFiles` offers
   without reading every file (column subsets, for tables only, take arrays).
@@ -80,6 +81,12 @@ class EnsembleHooks:
     def _member_columns(self, k: int) -> np.ndarray | None:
         """The columns fitted member ``k`` takes; None for the whole row."""
         return None
+
+    def _check_family_state(self) -> None:
+        """Raise ValueError when the family's own fitted attributes are malformed (at load).
+
+        Nothing by default; bagging checks its ``estimators_features_`` here.
+        """
 
     # -- the task --------------------------------------------------------------
 

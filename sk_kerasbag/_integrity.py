@@ -1,7 +1,7 @@
 """Checks that a loaded estimator's fitted attributes agree with each other and with its members.
 
-:func:`~sk_kerasbag.persistence.load` runs them (through the estimator's
-``_check_fitted_state``): a folder's ``estimator.json`` can hold anything, and
+:func:`~sk_kerasbag.persistence.load` runs them (:func:`check_fitted_state`):
+a folder's ``estimator.json`` can hold anything, and
 what would otherwise fail at prediction (an index out of range, a division by
 zero) becomes one ``ValueError`` at load that says what is wrong.
 """
@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ._augmentation import Preprocessing
 from ._builder import OutputSpec, output_of
 
 # Stands for an attribute the estimator does not have (the directory
@@ -101,3 +102,39 @@ def check_member_shapes(
                 f"member {k + 1} gives {gives} outputs per row, not the {width} its "
                 "attributes describe"
             )
+
+
+def check_fitted_state(estimator) -> None:
+    """Raise ValueError when a fitted estimator's attributes do not agree with each other.
+
+    Its members, their histories, preprocessing and seeds, its shapes, held-out
+    passes and output spec (:func:`check_fitted_attributes`); then what its
+    family and task add (the hooks ``_check_family_state``,
+    ``_check_target_state`` and ``_check_output``); then each member's
+    input and output shapes (:func:`check_member_shapes`).
+    """
+    n = len(estimator.estimators_)
+    shape = getattr(estimator, "input_shape_", None)
+    check_fitted_attributes(
+        n_members=n,
+        per_member={
+            name: (getattr(estimator, name, None), kind)
+            for name, kind in (("histories_", dict), ("preprocessing_", Preprocessing),
+                               ("_seeds", int))
+        },  # fmt: skip
+        input_shape=shape,
+        n_features_in=getattr(estimator, "n_features_in_", ABSENT),
+        statistics=getattr(estimator, "fit_statistics_", None),
+        heldout_passes=getattr(estimator, "_heldout_passes", None),
+        output_spec=getattr(estimator, "_output_spec", None),
+    )
+    estimator._check_family_state()
+    estimator._check_target_state()
+    estimator._check_output(estimator._output_spec)
+    check_member_shapes(
+        estimator.estimators_,
+        estimator.preprocessing_,
+        [estimator._member_columns(k) for k in range(n)],
+        shape,
+        estimator._output_spec.width,
+    )

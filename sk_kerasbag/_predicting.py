@@ -1,5 +1,8 @@
 """Running a fitted ensemble's members on rows: the one path of predictions, held-out ones too.
 
+:class:`EnsemblePredictions` is the estimators' side of it (``member_predictions``,
+the mean output their task turns into predictions, rows checked after fit).
+
 A fitted ensemble hands its members over as :class:`FittedMembers` (read from
 its fitted attributes); :func:`outputs_of` and :func:`mean_output` run them a
 chunk of rows at a time. Each member gets its own columns (random subspaces)
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._augmentation import NoAugmentation, make_augmentation
 from ._fixes import validate_parameter_constraints
@@ -157,3 +161,71 @@ def _members_output(
                 member=k + 1,
             )
     return [total / (1 + passes.n_passes) for total in totals]
+
+
+class EnsemblePredictions:
+    """The prediction side of an estimator: its members run on rows given after fit.
+
+    ``member_predictions`` and the mean output its task turns into
+    ``predict``, ``predict_proba`` or ``decision_function``, from the fitted
+    attributes (``estimators_``, ``preprocessing_``, ``input_shape_``) and
+    the hooks ``_member_columns`` and ``_transform_output``
+    (:class:`~sk_kerasbag._hooks.EnsembleHooks`).
+    """
+
+    def _validate_rows(self, X):
+        """Check rows given after the training data (validation or prediction rows)."""
+        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        self._check_input_shape(X)
+        return X
+
+    def _check_input_shape(self, X):
+        if X.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"X has rows of shape {X.shape[1:]}, but {type(self).__name__} was "
+                f"fitted on rows of shape {self.input_shape_}."
+            )
+
+
+    def member_predictions(self, X) -> np.ndarray:
+        """Each member's output for ``X`` (averaged over TTA passes when ``tta > 0``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input rows, shaped like the training data.
+
+        Returns
+        -------
+        ndarray of shape (n_members, n_samples, n_columns)
+            Class probabilities (classifiers, in ``classes_`` order) or
+            predictions (regressors, one column per target).
+        """
+        X = self._validate_predict_input(X)
+        members = list(range(len(self.estimators_)))
+        rows = [X] * len(members)
+        return np.stack(outputs_of(self._fitted_members(), members, rows, self._passes(X)))
+
+    def _mean_member_output(self, X) -> np.ndarray:
+        """Soft vote: the mean of the members' outputs."""
+        X = self._validate_predict_input(X)
+        return mean_output(self._fitted_members(), X, self._passes(X))
+
+    def _validate_predict_input(self, X):
+        check_is_fitted(self)
+        return self._validate_rows(X)
+
+    def _passes(self, X) -> Passes:
+        """The test-time passes ``augmentation`` and ``tta`` ask for on rows like ``X``."""
+        return prediction_passes(self.augmentation, self.tta, X, type(self).__name__)
+
+    def _fitted_members(self) -> FittedMembers:
+        """The fitted members, as :mod:`._predicting` runs them."""
+        return FittedMembers(
+            models=self.estimators_,
+            preprocessing=self.preprocessing_,
+            columns=[self._member_columns(k) for k in range(len(self.estimators_))],
+            seeds=self._seeds,
+            transform=self._transform_output,
+            chunk_rows=chunk_rows(self.input_shape_, self.batch_size),
+        )

@@ -118,7 +118,7 @@ class BaggingMixin:
             np.arange(self.input_shape_[0]) if c is None else c for c in columns[n_kept:]
         ]
 
-    def _check_fitted_state(self) -> None:
+    def _check_family_state(self) -> None:
         features = getattr(self, "estimators_features_", None)
         shape = getattr(self, "input_shape_", None)
         if features is not None and isinstance(shape, tuple) and len(shape) == 1:
@@ -133,7 +133,6 @@ class BaggingMixin:
                     "estimators_features_ is not a list of column indices (below "
                     f"{shape[0]}) per member"
                 )
-        super()._check_fitted_state()
 
     def _member_columns(self, k: int) -> np.ndarray | None:
         # Saved or pickled before max_features existed: every member took every column.

@@ -41,6 +41,7 @@ from ._files import (
     write_json,
 )
 from ._fixes import metadata_requests, set_metadata_requests, validate_params
+from ._integrity import check_fitted_state
 from ._keras import keras
 from ._references import qualified_name, resolve_reference, split_reference
 from ._version import __version__
@@ -245,7 +246,7 @@ def _load(folder: Path, manifest_path: Path, custom_objects: dict, safe_mode: bo
     estimator.estimators_ = [
         _load_member(folder / name, custom_objects, safe_mode) for name in members
     ]
-    estimator._check_fitted_state()
+    check_fitted_state(estimator)
     return estimator
 
 
