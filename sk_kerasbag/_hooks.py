@@ -10,7 +10,8 @@ every estimator; what differs is supplied by three mixins, and
   member takes;
 * the **task** (``KerasClassifierMixin``, ``KerasRegressorMixin`` in ``_tasks``):
   the target's validation and encoding, what the model's output must look
-  like, and how outputs become predictions and scores;
+  like, and how outputs become predictions and scores (each handed to the
+  fitted target encoder of ``_targets``);
 * the **rows** (arrays by default; image files in ``directory``): the engine's
   ``_validate_training_data`` and ``_validate_rows`` (of
   :class:`~sk_kerasbag._predicting.EnsemblePredictions`), overridden there. Rows

@@ -33,7 +33,8 @@ from ._fixes import (
 )
 from ._heldout import heldout_of
 from ._predicting import prediction_passes
-from ._tasks import ONE_HOT, fitted_target_kind, predictions_from, target_kind
+from ._targets import ONE_HOT, target_kind
+from ._tasks import fitted_target_kind, predictions_from
 from .folders import list_images
 from .kfold import KFoldMixin
 

@@ -11,7 +11,7 @@ unit per label (as scikeras's builders read ``target_type_``).
 from __future__ import annotations
 
 from ._keras import keras
-from ._tasks import MULTILABEL, TARGET_KINDS
+from ._targets import MULTILABEL, TARGET_KINDS
 
 
 def basic_cnn(

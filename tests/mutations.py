@@ -250,7 +250,7 @@ MUTATIONS: list[dict] = [
     # -- sk_kerasbag/_tasks.py --------------------------------------------------------
     dict(
         id="task-one-hot-any",
-        file="sk_kerasbag/_tasks.py",
+        file="sk_kerasbag/_targets.py",
         original="return ONE_HOT if (ones == 1).all() else MULTILABEL",
         replacement="return ONE_HOT if (ones == 1).any() else MULTILABEL",
         description="an indicator matrix with any single-label row is taken as one-hot",
@@ -262,13 +262,9 @@ MUTATIONS: list[dict] = [
     dict(
         id="task-one-hot-axis",
         quick=True,
-        file="sk_kerasbag/_tasks.py",
-        original=(
-            "y_codes = np.argmax(y, axis=1) if kind == ONE_HOT else (y != 0).astype(np.int64)"
-        ),
-        replacement=(
-            "y_codes = np.argmax(y, axis=0) if kind == ONE_HOT else (y != 0).astype(np.int64)"
-        ),
+        file="sk_kerasbag/_targets.py",
+        original='return np.argmax(y, axis=1)',
+        replacement='return np.argmax(y, axis=0)',
         description="one-hot rows decoded along the wrong axis",
         tests=[
             T + "test_targets.py::test_one_hot_y_trains_on_its_classes_and_predicts_one_hot_rows"
@@ -288,51 +284,53 @@ MUTATIONS: list[dict] = [
     dict(
         id="task-target-kind-not-given",
         quick=True,
-        file="sk_kerasbag/_tasks.py",
-        original='return {"n_classes": len(self.classes_), "target_kind": self._kind()}',
-        replacement='return {"n_classes": len(self.classes_)}',
+        file="sk_kerasbag/_targets.py",
+        original='return {"n_classes": len(self.classes), "target_kind": self.kind}',
+        replacement='return {"n_classes": len(self.classes)}',
         description="the builder is not told the target's kind",
         tests=[T + "test_targets.py::test_the_bundled_builders_build_the_head_each_target_kind_needs"],
     ),
     dict(
         id="task-single-class",
-        file="sk_kerasbag/_tasks.py",
-        original="if kind != MULTILABEL and np.unique(y_codes).size < 2:",
-        replacement="if kind != MULTILABEL and np.unique(y_codes).size < 1:",
+        file="sk_kerasbag/_targets.py",
+        original='if np.unique(y_codes).size < 2:',
+        replacement='if np.unique(y_codes).size < 1:',
         description="a single-class y is no longer refused",
         tests=[T + "test_errors.py::test_single_class_target"],
     ),
     dict(
         id="task-absent-classes-swapped",
         quick=True,
-        file="sk_kerasbag/_tasks.py",
-        original="absent = np.setdiff1d(np.arange(len(self.classes_)), y_codes)",
-        replacement="absent = np.setdiff1d(y_codes, np.arange(len(self.classes_)))",
+        file="sk_kerasbag/_targets.py",
+        original='absent = np.setdiff1d(np.arange(len(self.classes)), y_codes)',
+        replacement='absent = np.setdiff1d(y_codes, np.arange(len(self.classes)))',
         description="classes without rows computed with setdiff1d's arguments swapped",
         tests=[T + "test_targets.py::test_balanced_class_weight_names_a_one_hot_column_without_rows"],
     ),
     dict(
         id="task-weight-one-class",
-        file="sk_kerasbag/_tasks.py",
-        original="and np.unique(y_codes[sample_weight > 0]).size < 2",
-        replacement="and np.unique(y_codes[sample_weight >= 0]).size < 2",
+        file="sk_kerasbag/_targets.py",
+        original="if sample_weight is not None and np.unique(y_codes[sample_weight > 0]).size < 2:",
+        replacement=(
+            "if sample_weight is not None and np.unique(y_codes[sample_weight >= 0]).size < 2:"
+        ),
         description="zero-weight rows count as classes with positive weight (> became >=)",
         tests=[T + "test_errors.py::test_sample_weight_leaving_one_class"],
     ),
     dict(
         id="task-unknown-label-clip",
         quick=True,
-        file="sk_kerasbag/_tasks.py",
-        original="codes = np.clip(codes, 0, len(self.classes_) - 1)",
-        replacement="codes = np.clip(codes, 0, len(self.classes_))",
+        file="sk_kerasbag/_targets.py",
+        original='codes = np.clip(np.searchsorted(self.classes, y), 0, len(self.classes) - 1)',
+        replacement='codes = np.clip(np.searchsorted(self.classes, y), 0, len(self.classes))',
         description="validation labels past the last class index out of range (off by one)",
         tests=[T + "test_errors.py::test_validation_data_with_unknown_label"],
     ),
     dict(
         id="task-indicator-dtype",
-        file="sk_kerasbag/_tasks.py",
-        original="return np.eye(len(self.classes_), dtype=np.int64)[codes]",
-        replacement="return np.eye(len(self.classes_))[codes]",
+        file="sk_kerasbag/_targets.py",
+        original='return np.eye(len(self.classes), dtype=np.int64)[self.decisions(output)]',
+        replacement='return np.eye(len(self.classes))[self.decisions(output)]',
         description="one-hot predictions in float64, not scikit-learn's int64",
         tests=[
             T + "test_targets.py::test_one_hot_y_trains_on_its_classes_and_predicts_one_hot_rows"
@@ -340,7 +338,7 @@ MUTATIONS: list[dict] = [
     ),
     dict(
         id="task-sigmoid-columns-swapped",
-        file="sk_kerasbag/_tasks.py",
+        file="sk_kerasbag/_targets.py",
         original="return np.hstack([1.0 - positive, positive])",
         replacement="return np.hstack([positive, 1.0 - positive])",
         description="a one-unit sigmoid head's two class columns are swapped",
@@ -350,9 +348,9 @@ MUTATIONS: list[dict] = [
     ),
     dict(
         id="task-normalise-axis",
-        file="sk_kerasbag/_tasks.py",
-        original="return output / output.sum(axis=1, keepdims=True)",
-        replacement="return output / output.sum(axis=0, keepdims=True)",
+        file="sk_kerasbag/_targets.py",
+        original='return raw / raw.sum(axis=1, keepdims=True)',
+        replacement='return raw / raw.sum(axis=0, keepdims=True)',
         description="probabilities normalised over rows instead of classes",
         tests=[T + "test_estimators.py::test_classifier_string_labels[kfold3]"],
     ),
@@ -376,9 +374,9 @@ MUTATIONS: list[dict] = [
     dict(
         id="task-regressor-ravel",
         quick=True,
-        file="sk_kerasbag/_tasks.py",
-        original="return output.ravel() if self._y_ndim == 1 else output",
-        replacement="return output.ravel() if self._y_ndim == 2 else output",
+        file="sk_kerasbag/_targets.py",
+        original="return output.ravel() if self.ndim == 1 else output",
+        replacement="return output.ravel() if self.ndim == 2 else output",
         description="regressor output shaped for the wrong y dimensionality",
         tests=[T + "test_estimators.py::test_regressor_target_shapes[kfold_regressor]"],
     ),

@@ -36,7 +36,7 @@ LAYERS = [
     # callbacks, augmentation, pickling, targets, parameters, load-time checks, values
     # described as JSON.
     {"_fixes", "_files", "_builder", "_batches", "_callbacks", "_augmentation", "_pickling",
-     "_tasks", "_hooks", "_parameters", "_integrity", "_descriptions"},
+     "_targets", "_tasks", "_hooks", "_parameters", "_integrity", "_descriptions"},
     # Training, predicting and keeping members: one member, vectorised and packed
     # members, the strategy between them, the prediction path, saving and loading,
     # the run folder.
