@@ -106,6 +106,14 @@ class EnsembleHooks:
         """Raise ValueError when the target's fitted attributes are malformed (at load)."""
         raise NotImplementedError
 
+    def _class_strata(self, y_codes) -> np.ndarray | None:
+        """The labels stratified K-fold splits keep the proportions of (classifiers only).
+
+        None when there are none (a multilabel ``y``); regressors' K-fold
+        stratifies by quantile bins of ``y`` instead, and never asks.
+        """
+        raise NotImplementedError
+
     def _data_arguments(self) -> dict:
         """Arguments the builder may take besides ``input_shape`` (``n_classes``...)."""
         raise NotImplementedError

@@ -115,13 +115,10 @@ def check_fitted_state(estimator) -> None:
     """
     n = len(estimator.estimators_)
     shape = getattr(estimator, "input_shape_", None)
+    kinds = {"histories_": dict, "preprocessing_": Preprocessing, "_seeds": int}
     check_fitted_attributes(
         n_members=n,
-        per_member={
-            name: (getattr(estimator, name, None), kind)
-            for name, kind in (("histories_", dict), ("preprocessing_", Preprocessing),
-                               ("_seeds", int))
-        },  # fmt: skip
+        per_member={name: (getattr(estimator, name, None), kinds[name]) for name in kinds},
         input_shape=shape,
         n_features_in=getattr(estimator, "n_features_in_", ABSENT),
         statistics=getattr(estimator, "fit_statistics_", None),

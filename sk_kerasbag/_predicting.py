@@ -186,7 +186,6 @@ class EnsemblePredictions:
                 f"fitted on rows of shape {self.input_shape_}."
             )
 
-
     def member_predictions(self, X) -> np.ndarray:
         """Each member's output for ``X`` (averaged over TTA passes when ``tta > 0``).
 

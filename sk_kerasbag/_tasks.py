@@ -2,9 +2,10 @@
 
 A task mixin knows how to turn ``y`` into what the member's loss expects and
 how to turn a member's raw output back into probabilities or predictions. It
-knows nothing about how rows are split between members. A classifier's
-target handling is its fitted target encoder's (:mod:`~sk_kerasbag._targets`,
-one class per kind of ``y``); the mixin's engine hooks hand each step to it.
+knows nothing about how rows are split between members. Its target handling
+is the fitted target encoder's (:mod:`~sk_kerasbag._targets`, one class per
+kind of ``y``), rebuilt from what a fit stores; the engine hooks hand each
+step to it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sklearn.utils.metaestimators import available_if
 
 from ._builder import OutputSpec, takes_argument
 from ._targets import LABELS, LabelTargets, RegressionTargets, encoder_for, fit_targets
+
 
 def fitted_target_kind(classifier) -> str:
     """The kind of ``y`` (``_targets.TARGET_KINDS``) a fitted classifier was fitted on."""
