@@ -4,7 +4,8 @@
 parameters and fitted attributes (NumPy arrays apart, by key), how a run
 folder records its parameters (``params.json``) and how a resumed fit tells
 whether they changed; :func:`restore` is its inverse, for what can be rebuilt
-(:func:`unrestorable` says what cannot).
+(:func:`unrestorable` says what cannot). A saved builder that ``load`` was not
+given stands as an :class:`UnresolvedBuilder`, described again as it was.
 """
 
 from __future__ import annotations

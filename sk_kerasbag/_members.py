@@ -1,4 +1,4 @@
-"""One ensemble member: training it (seeding, callbacks, clean-up) and running it.
+"""One ensemble member: building it, training it (seeding, callbacks, clean-up), reloading it.
 
 :func:`train_member` is the only place a single member is fitted: build ->
 ``fit`` with callbacks -> release. Best epoch, early stopping and

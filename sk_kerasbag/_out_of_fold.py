@@ -62,7 +62,9 @@ def _cross_val_routing(estimator, cv, groups, params: dict | None) -> tuple[dict
     return routed.splitter.split, routed.estimator.fit
 
 
-def cross_fitted_predictions(estimator, X, y, X_test, *, cv, method, groups, n_jobs, params):
+def cross_fitted_predictions(
+    estimator, X, y, X_test, *, cv, method: str, groups, n_jobs: int | None, params: dict | None
+) -> tuple[np.ndarray | list, list]:
     """The ``cross_val_predict`` path, with every fold also predicting ``X_test``."""
     X, y = indexable(X, y)
     cv = check_cv(cv, y, classifier=is_classifier(estimator))
@@ -127,7 +129,7 @@ def _fit_fold(estimator, X, y, train, test, X_test, fit_params, method, encoded)
     return ordered(predict(X_heldout)), test_pred
 
 
-def prefit_predictions(estimator, X, X_test, method):
+def prefit_predictions(estimator, X, X_test, method: str) -> tuple[np.ndarray, list | None]:
     """Out-of-fold and per-fold test predictions of a fitted K-fold ensemble, without training."""
     if not isinstance(estimator, KFoldMixin):
         raise TypeError(
@@ -198,7 +200,8 @@ def predicts_one_hot(estimator, y, prefit: bool) -> bool:
         return False
 
 
-def fold_mean(fold_preds):
+def fold_mean(fold_preds: list) -> np.ndarray | list:
+    """The folds' test predictions averaged (output by output for a list per fold)."""
     if isinstance(fold_preds[0], list):
         return [np.mean([p[i] for p in fold_preds], axis=0) for i in range(len(fold_preds[0]))]
     return np.mean(np.stack(fold_preds), axis=0)

@@ -27,8 +27,8 @@ from sk_kerasbag import (
     load,
     oof_predict,
 )
-from sk_kerasbag.models import basic_cnn, dense_net
 from sk_kerasbag._out_of_fold import majority_vote
+from sk_kerasbag.models import basic_cnn, dense_net
 
 from .builders import dense_classifier, dense_regressor, three_class_rows
 from .marks import backend_independent
